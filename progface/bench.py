@@ -1,0 +1,215 @@
+"""``progface bench``: every method on every face of a folder, under one evaluation protocol.
+
+The LR input of each face is made by the paper's chain from its HR image. Writes
+``results.csv`` (one row per image x method x metric, per-image values), ``summary.json``
+(the protocol's figures with data, weights, versions and date) and ``comparison.png`` (HR | LR |
+one column per method); returns the Markdown table that the command prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from progface import plugins
+from progface.data.errors import ImageError
+from progface.figures import grid, save_atomic
+from progface.inputs import load_face, scan_folder
+from progface.runtime import load_method, pick_device, run_facts
+from progface.weights import WeightsError
+
+PROTOCOLS = ("standard", "pfsr")
+DEFAULT_METRICS = ("psnr", "ssim", "ms-ssim")
+PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; means use this cap
+
+
+@dataclass
+class BenchResult:
+    protocol: str
+    data: str
+    images: int
+    summary: dict[str, dict[str, float]] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        metrics = list(next(iter(self.summary.values()), {}).keys() - {"images", "seconds"})
+        metrics = [m for m in (*DEFAULT_METRICS, *sorted(metrics)) if m in metrics]
+        metrics = list(dict.fromkeys(metrics))
+        head = [_metric_title(m) for m in metrics]
+        lines = [
+            f"Protocol: {self.protocol} | data: {self.data} | images: {self.images}",
+            "",
+            "| method | " + " | ".join(head) + " | images |",
+            "|---|" + "---:|" * (len(head) + 1),
+        ]
+        for name, row in self.summary.items():
+            cells = [_fmt(m, row[m]) for m in metrics]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['images']} |")
+        lines += [f"| {name} | not run: {why} |" for name, why in self.not_run.items()]
+        return "\n".join(lines + [""] + [f"- {n}" for n in self.notes])
+
+
+def _metric_title(name: str) -> str:
+    spec = plugins.get("metrics", name)
+    title = {"psnr": "PSNR", "ssim": "SSIM", "ms-ssim": "MS-SSIM"}.get(spec.name, spec.name)
+    return f"{title} ({spec.unit})" if spec.unit else title
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{value:.2f}" if metric == "psnr" else f"{value:.4f}"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(min(v, PSNR_CAP_DB) for v in values) / len(values)
+
+
+def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
+    """HR and LR tensors of every readable face, and the skipped files with reasons."""
+    paths, others = scan_folder(data)
+    skipped = [{"file": str(p), "reason": why} for p, why in others]
+    names, hr, lr = [], [], []
+    for path in tqdm(paths, desc="loading faces", unit="img", disable=not progress):
+        if limit is not None and len(names) >= limit:
+            break
+        try:
+            face = load_face(path, crop, need_hr=True)
+        except ImageError as err:
+            skipped.append({"file": str(path), "reason": err.reason})
+            continue
+        names.append(path.name)
+        hr.append(face["hr"])
+        lr.append(face["lr"])
+    if not names:
+        raise ImageError(data, "no readable face images")
+    return names, torch.stack(hr), torch.stack(lr), skipped
+
+
+def run_bench(
+    methods: list[str],
+    data: str | Path,
+    protocol: str = "standard",
+    out: str | Path | None = None,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    weights: dict[str, str] | None = None,
+    crop: str = "none",
+    limit: int | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    figure_faces: int = 6,
+    progress: bool = True,
+) -> BenchResult:
+    """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    weights = weights or {}
+    specs = [plugins.get("methods", m) for m in methods]  # unknown names fail before any work
+    metric_specs = [plugins.get("metrics", m) for m in metrics]
+    for name in weights:
+        if name not in [s.name for s in specs]:
+            raise ValueError(f"--weights names method {name!r}, which is not in --methods")
+    device = pick_device(device)
+    data = Path(data)
+    names, hr, lr, skipped = load_faces(data, crop, limit, progress)
+    result = BenchResult(protocol, str(data), len(names), skipped=skipped)
+    rows: list[dict[str, Any]] = []
+    shown: dict[str, torch.Tensor] = {}
+    facts: dict[str, Any] = {}
+    for spec in specs:
+        try:
+            model, facts[spec.name] = load_method(spec.name, device, weights.get(spec.name))
+        except WeightsError as err:
+            result.not_run[spec.name] = str(err)
+            print(f"progface bench: method {spec.name!r} skipped: {err}", file=sys.stderr)
+            continue
+        per_image = {m.name: [] for m in metric_specs}
+        pfsr = _pfsr_protocol() if protocol == "pfsr" else None
+        started = time.perf_counter()
+        bar = tqdm(total=len(names), desc=f"bench {spec.name}", unit="img", disable=not progress)
+        with torch.inference_mode():
+            for start in range(0, len(names), batch_size):
+                sr = model(lr[start : start + batch_size].to(device)).float().cpu()
+                target = hr[start : start + batch_size]
+                if pfsr is not None:
+                    pfsr.update(sr, target)
+                sr = sr.clamp(0, 1)
+                for m in metric_specs:
+                    per_image[m.name] += [float(v) for v in m.fn(sr, target)]
+                if start == 0:
+                    shown[spec.name] = sr[:figure_faces]
+                bar.update(len(target))
+        bar.close()
+        seconds = time.perf_counter() - started
+        for m in metric_specs:
+            rows += [
+                {"image": n, "method": spec.name, "metric": m.name, "value": v}
+                for n, v in zip(names, per_image[m.name])
+            ]
+        if pfsr is not None:
+            summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
+            summary = {k.replace("_", "-"): v for k, v in summary.items()}
+        else:
+            summary = {m: _mean(v) for m, v in per_image.items()}
+        result.summary[spec.name] = {**summary, "images": len(names), "seconds": seconds}
+    result.notes = _notes(protocol, hr.shape[-1])
+    if out is not None:
+        _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)
+    return result
+
+
+def _pfsr_protocol():
+    from progface.metrics.pfsr_protocol import PfsrProtocol
+
+    return PfsrProtocol(batch_size=16)
+
+
+def _notes(protocol: str, size: int) -> list[str]:
+    if protocol == "pfsr":
+        return [
+            "pfsr protocol: the authors' eval.py (batches of 16, per-batch PSNR, float64, no "
+            "clamp, their SSIM and MS-SSIM windows 11/11/11/11/8 with the last-level exponent "
+            "quirk); comparable with the paper's tables"
+        ]
+    from progface.metrics.quality import ms_ssim_kernel_for
+
+    return [
+        f"standard protocol: per-image RGB metrics on clamped [0, 1] images, mean over images; "
+        f"SSIM kernel 11 (sigma 1.5), MS-SSIM kernel {ms_ssim_kernel_for(size)} at {size} px "
+        "(piq needs 161 px for kernel 11)"
+    ]
+
+
+def _write(out, result, rows, facts, hr, lr, shown, device) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".results.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["image", "method", "metric", "value"])
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out / "results.csv")
+    summary = {
+        "protocol": result.protocol,
+        "data": result.data,
+        "images": result.images,
+        "methods": {n: {**s, **facts.get(n, {})} for n, s in result.summary.items()},
+        "not_run": result.not_run,
+        "skipped": result.skipped,
+        "notes": result.notes,
+        "run": run_facts(device),
+    }
+    summary = json.loads(json.dumps(summary, default=str), parse_constant=lambda c: None)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
+    tmp.replace(out / "summary.json")
+    if shown:
+        faces = [[hr[i], lr[i], *(s[i] for s in shown.values())] for i in range(len(hr))]
+        save_atomic(grid(faces, ["HR", "LR 16px", *shown]), out / "comparison.png")

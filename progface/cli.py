@@ -1,0 +1,174 @@
+"""The ``progface`` command line. Plugins may add commands through ``register_commands``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from progface import __version__, plugins
+
+CROPS = click.Choice(["celeba", "center", "none"])
+DEVICES = click.Choice(["auto", "cpu", "cuda"])
+
+
+def friendly_errors(fn):
+    """Turn the errors users cause (names, files, weights) into one-line messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from progface.data.errors import ImageError
+        from progface.registry import UnknownNameError
+        from progface.weights import WeightsError
+
+        try:
+            return fn(*args, **kwargs)
+        except (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError) as err:
+            raise click.ClickException(str(err)) from err
+
+    return wrapper
+
+
+def comma_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="progface")
+def cli():
+    """progface: 8x face super-resolution (16x16 -> 128x128) with plugins."""
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(as_json):
+    """List plugins and what each registered."""
+    rows = plugins.plugin_summary()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['name']}  [failed to load: {row['error']}]")
+            continue
+        kind = "built-in" if row["builtin"] else f"version {row['version'] or '?'}"
+        click.echo(f"{row['name']}  ({kind})")
+        for what, names in row["registered"].items():
+            click.echo(f"  {what.replace('_', ' ')}: {', '.join(names)}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models(as_json):
+    """List generators, methods and heatmap sources with parameter counts and weight status."""
+    from progface.inventory import model_rows
+
+    rows = model_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'kind':<15} {'name':<16} {'parameters':>12}  {'weights':<12} description")
+    for r in rows:
+        params = "-" if r["parameters"] is None else f"{r['parameters']:,}"
+        click.echo(
+            f"{r['kind']:<15} {r['name']:<16} {params:>12}  {r['weights']:<12} {r['description']}"
+        )
+
+
+@cli.command()
+@click.option(
+    "--methods", required=True, help="Comma-separated method names, e.g. bilinear,bicubic."
+)
+@click.option("--data", required=True, type=click.Path(path_type=str), help="Folder of HR faces.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["standard", "pfsr"]),
+    default="standard",
+    show_default=True,
+    help="standard: per-image metrics; pfsr: the authors' eval.py.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=str),
+    default="progface-bench",
+    show_default=True,
+    help="Folder for results.csv, summary.json and comparison.png.",
+)
+@click.option("--metrics", default="psnr,ssim,ms-ssim", show_default=True)
+@click.option(
+    "--weights",
+    "weights",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Weight file for a method (repeatable).",
+)
+@click.option("--crop", type=CROPS, default="none", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N faces.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@friendly_errors
+def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device):
+    """Compare methods on a folder of faces: Markdown table, results.csv, summary.json, figure."""
+    from progface.bench import run_bench
+
+    pairs = dict(w.split("=", 1) for w in weights if "=" in w)
+    if len(pairs) != len(weights):
+        raise click.BadParameter("expected NAME=PATH", param_hint="--weights")
+    result = run_bench(
+        comma_list(methods), data, protocol=protocol, out=out, metrics=tuple(comma_list(metrics)),
+        weights=pairs, crop=crop, limit=limit, batch_size=batch_size, device=device,
+        progress=sys.stderr.isatty() or None,
+    )  # fmt: skip
+    click.echo(result.markdown())
+    click.echo(f"\nwrote {out}/results.csv, {out}/summary.json, {out}/comparison.png", err=True)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=str))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Output folder.")
+@click.option(
+    "--method", default=None, help="Method name (default: bicubic until trained weights ship)."
+)
+@click.option("--weights", type=click.Path(path_type=str), help="Weight file for the method.")
+@click.option("--crop", type=CROPS, default="center", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@friendly_errors
+def upscale(folder, out, method, weights, crop, overwrite, batch_size, device):
+    """Super-resolve every face image in FOLDER to 128x128 (inputs are brought to 16x16 first)."""
+    from progface.upscale import DEFAULT_METHOD, upscale_folder
+
+    manifest = upscale_folder(
+        folder, out, method=method or DEFAULT_METHOD, crop=crop, weights=weights,
+        overwrite=overwrite, device=device, batch_size=batch_size,
+        progress=sys.stderr.isatty() or None,
+    )  # fmt: skip
+    for entry in manifest["files"]:
+        if entry["status"] == "skipped":
+            click.echo(f"skipped {entry['input']}: {entry['reason']}", err=True)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(manifest["counts"].items()))
+    click.echo(f"{manifest['method']}: {counts}; manifest: {out}/manifest.json")
+
+
+@cli.group()
+def weights():
+    """Weight files: cache folder, import of the authors' checkpoints."""
+
+
+@weights.command(name="dir")
+def weights_dir():
+    """Print the weights cache folder ($PROGFACE_HOME or ~/.cache/progface)."""
+    from progface.weights import cache_dir
+
+    click.echo(cache_dir())
+
+
+def main() -> None:
+    cli(prog_name="progface")
+
+
+plugins.load_plugins()
+plugins.pm.hook.register_commands(cli=cli)

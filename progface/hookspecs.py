@@ -1,0 +1,55 @@
+"""Hook specifications: one hook per kind of thing a plugin can add.
+
+A plugin is a module (or object) with functions marked ``@progface.hookimpl``. Each
+``register_*`` hook receives a ``register`` callable; call it with a spec from
+:mod:`progface.registry`. Third-party packages expose their plugin module as an entry point::
+
+    [project.entry-points.progface]
+    my_plugin = "progface_my_plugin"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import pluggy
+
+F = TypeVar("F", bound=Callable[..., Any])
+hookspec = pluggy.HookspecMarker("progface")
+hookimpl = cast(Callable[[F], F], pluggy.HookimplMarker("progface"))
+
+
+@hookspec
+def register_generators(register):
+    """Register trainable SR networks: ``register(GeneratorSpec(...))``."""
+
+
+@hookspec
+def register_methods(register):
+    """Register methods for ``bench`` and ``upscale``: ``register(MethodSpec(...))``."""
+
+
+@hookspec
+def register_heatmap_sources(register):
+    """Register landmark heatmap sources: ``register(HeatmapSourceSpec(...))``."""
+
+
+@hookspec
+def register_losses(register):
+    """Register training losses: ``register(LossSpec(...))``."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register per-image metrics: ``register(MetricSpec(...))``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: ``register(DatasetSpec(...))``."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add click commands to the ``progface`` group: ``cli.add_command(...)``."""

@@ -1,0 +1,45 @@
+"""Turning user files into model inputs: scan a folder, load one face, make its LR version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from progface.data.degrade import degrade_chain, prepare_hr
+from progface.data.errors import ImageError
+from progface.data.images import IMAGE_SUFFIXES, list_images, load_image
+
+LR_SIZE = 16
+
+
+def scan_folder(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files of ``folder`` and the other files with why they are skipped.
+
+    Raises ``FolderError`` for a missing folder, a file, or a folder without images.
+    """
+    images = list_images(folder)
+    others = [
+        (p, f"not an image file (suffix {p.suffix or 'none'!r})")
+        for p in sorted(Path(folder).iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
+    ]
+    return images, others
+
+
+def load_face(path: Path, crop: str, need_hr: bool = False) -> dict[str, torch.Tensor | None]:
+    """``{"hr": [3,128,128] or None, "lr": [3,16,16]}`` in [0, 1] for one face file.
+
+    A 16x16 file is taken as the LR input itself (no HR). Anything else is cropped, brought to
+    128 px and degraded by the paper's chain (uint8 rounding per stage, as PIL does).
+    """
+    img = load_image(path)
+    h, w = img.shape[-2:]
+    if min(h, w) < LR_SIZE:
+        raise ImageError(path, f"too small ({w}x{h}): faces need at least 16x16 pixels")
+    if (h, w) == (LR_SIZE, LR_SIZE):
+        if need_hr:
+            raise ImageError(path, "already 16x16: benchmarks need high-resolution faces")
+        return {"hr": None, "lr": img}
+    hr = prepare_hr(img, crop, size=128, quantize=True, path=path)
+    return {"hr": hr, "lr": degrade_chain(hr[None], quantize=True)[-1][0]}

@@ -1,0 +1,163 @@
+"""Typed specs that plugins register, and the registries that hold them.
+
+A plugin's hook receives a ``register`` callable and calls it with one of the spec dataclasses
+below. The core records which plugin registered what, rejects a name registered twice (naming
+both plugins) and answers unknown names with the closest known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from progface.weights import WeightSpec
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A trainable SR network. ``build(**config)`` returns an ``nn.Module``."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What ``bench`` and ``upscale`` run.
+
+    ``load(weights=None, device="cpu")`` returns a callable that maps LR faces
+    ``Tensor[B,3,16,16]`` in [0, 1] to SR faces ``Tensor[B,3,128,128]`` in [0, 1]; the method does
+    its own preprocessing. ``weights`` is the default weight file (None: none needed).
+    ``count_parameters()`` (optional) returns the network's parameter count without weights.
+    """
+
+    name: str
+    load: Callable[..., Callable[[Any], Any]]
+    description: str = ""
+    weights: WeightSpec | None = None
+    generator: str | None = None
+    count_parameters: Callable[[], int] | None = None
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class HeatmapSourceSpec:
+    """A landmark heatmap source. ``build(**options)`` returns an object with ``num_landmarks`` and
+    ``__call__(images: Tensor[B,3,H,W] in [0,1]) -> Tensor[B,N,h,w]``."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    weights: WeightSpec | None = None
+    count_parameters: Callable[[], int] | None = None
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A training loss. ``build(**options)`` returns an ``nn.Module``."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A per-image quality metric: ``fn(sr, hr) -> Tensor[B]`` on [B,3,H,W] images in [0, 1]."""
+
+    name: str
+    fn: Callable[[Any, Any], Any]
+    description: str = ""
+    higher_is_better: bool = True
+    unit: str = ""
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of HR faces. ``build(root, **options)`` returns a ``torch.utils.data.Dataset``."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+SPEC_KINDS: dict[str, type] = {
+    "generators": GeneratorSpec,
+    "methods": MethodSpec,
+    "heatmap_sources": HeatmapSourceSpec,
+    "losses": LossSpec,
+    "metrics": MetricSpec,
+    "datasets": DatasetSpec,
+}
+
+S = TypeVar("S")
+
+
+class UnknownNameError(KeyError):
+    """An unknown registry name; the message suggests the closest known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(ValueError):
+    """Two plugins registered the same name."""
+
+
+@dataclass
+class Registry(Generic[S]):
+    """Name -> spec for one kind of thing (``kind`` is e.g. ``"methods"``)."""
+
+    kind: str
+    _specs: dict[str, S] = field(default_factory=dict)
+    _aliases: dict[str, str] = field(default_factory=dict)
+
+    def add(self, spec: S) -> None:
+        for name in (spec.name, *spec.aliases):  # type: ignore[attr-defined]
+            owner = self._specs.get(name) or self._specs.get(self._aliases.get(name, ""))
+            if owner is not None:
+                raise DuplicateNameError(
+                    f"{self.kind[:-1].replace('_', ' ')} {name!r} is registered by both plugin "
+                    f"{owner.plugin!r} and plugin {spec.plugin!r}"  # type: ignore[attr-defined]
+                )
+        self._specs[spec.name] = spec  # type: ignore[attr-defined]
+        for alias in spec.aliases:  # type: ignore[attr-defined]
+            self._aliases[alias] = spec.name  # type: ignore[attr-defined]
+
+    def get(self, name: str) -> S:
+        key = self._aliases.get(name, name)
+        if key in self._specs:
+            return self._specs[key]
+        known = sorted({*self._specs, *self._aliases})
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        what = self.kind[:-1].replace("_", " ")
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownNameError(
+            f"unknown {what} {name!r}{hint} (known: {', '.join(known) or 'none'})"
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs or name in self._aliases
+
+    def __iter__(self) -> Iterator[S]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        return list(self._specs)
