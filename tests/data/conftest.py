@@ -1,28 +1,9 @@
-"""Fixtures for the data tests: the shared face folder (skipped when absent) and small images."""
+"""Small synthetic images for the data tests (``faces_dir`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-
-def shared_root() -> Path | None:
-    """``$PROGFACE_SHARED`` or ``../shared`` next to the repository root, if it exists."""
-    env = os.environ.get("PROGFACE_SHARED")
-    candidate = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared"
-    return candidate.resolve() if (candidate / "data" / "faces").is_dir() else None
-
-
-@pytest.fixture
-def faces_dir() -> Path:
-    """``<shared>/data/faces``; the test is skipped when the shared data is not present."""
-    root = shared_root()
-    if root is None:
-        pytest.skip("shared face data not found: set PROGFACE_SHARED or put it at ../shared")
-    return root / "data" / "faces"
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:

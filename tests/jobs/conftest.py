@@ -28,3 +28,14 @@ def face_folder(tmp_path):
     (src / "corrupt.jpg").write_bytes(jpeg[: len(jpeg) // 3])
     smooth_face(4, size=12).save(src / "tiny.png")
     return src
+
+
+@pytest.fixture
+def hr_folder(tmp_path):
+    """5 readable 128-px faces and one broken PNG."""
+    src = tmp_path / "hr"
+    src.mkdir()
+    for i in range(5):
+        smooth_face(10 + i).save(src / f"f{i}.png")
+    (src / "broken.png").write_bytes(b"\x89PNG garbage")
+    return src

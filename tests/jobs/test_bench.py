@@ -13,18 +13,6 @@ from progface.bench import run_bench
 from progface.cli import cli
 
 
-@pytest.fixture
-def hr_folder(tmp_path):
-    from conftest import smooth_face  # tests/jobs/conftest.py
-
-    src = tmp_path / "hr"
-    src.mkdir()
-    for i in range(5):
-        smooth_face(10 + i).save(src / f"f{i}.png")
-    (src / "broken.png").write_bytes(b"\x89PNG garbage")
-    return src
-
-
 def _pil_psnr(path, mode):
     img = Image.open(path).convert("RGB")
     lr = img

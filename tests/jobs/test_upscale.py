@@ -30,7 +30,7 @@ def test_mixed_folder_writes_good_faces_and_reports_the_rest(face_folder, tmp_pa
     assert manifest["counts"] == {"written": 4, "skipped": 4}
     assert reasons["notes.txt"] == "not an image file (suffix '.txt')"
     assert reasons["empty.png"] == "empty file (0 bytes)"
-    assert reasons["corrupt.jpg"].startswith("not a readable image")
+    assert reasons["corrupt.jpg"].startswith("truncated image: image file is truncated")
     assert reasons["tiny.png"] == "too small (12x12): faces need at least 16x16 pixels"
     assert manifest["method"] == "bicubic" and manifest["crop"] == "center"
     assert "skipped" in result.output and "corrupt.jpg" in result.output
