@@ -174,3 +174,13 @@ def test_example_plugin_packages_install_and_register(tmp_path, folder, plugin, 
     )  # fmt: skip
     rows = {r["name"]: r for r in json.loads(_progface(target, "plugins", "--json").stdout)}
     assert method in rows[plugin]["registered"]["methods"]
+
+
+def test_datasets_build_from_registry(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (128, 128), (10, 20, 30)).save(tmp_path / "x.png")
+    dataset = plugins.get("datasets", "folder").build(tmp_path)
+    item = dataset[0]
+    assert len(dataset) == 1 and item["lr"].shape == (3, 16, 16)
+    assert abs(float(item["hr"][0].mean()) - 10 / 255) < 1e-6
