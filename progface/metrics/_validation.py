@@ -56,7 +56,9 @@ def check_image_pair(
             f"{tuple(hr.shape)}"
         )
     if sr.device != hr.device:
-        raise ValueError(f"{prefix}sr and hr must be on the same device, got {sr.device} and {hr.device}")
+        raise ValueError(
+            f"{prefix}sr and hr must be on the same device, got {sr.device} and {hr.device}"
+        )
     b, c, h, w = sr.shape
     if b == 0:
         raise ValueError(f"{prefix}empty batch: shape {tuple(sr.shape)}")

@@ -1,8 +1,8 @@
 """The authors' evaluation (``eval.py`` + ``ssim.py`` of Progressive Face SR), re-implemented.
 
 This is the ``pfsr`` protocol. Its numbers are comparable with the paper's tables, not with the
-``standard`` protocol (:mod:`progface.metrics.protocols`). What it does, following the
-description of the authors' code (``docs``/reference ``official_implementation.md`` section 9):
+``standard`` protocol (:mod:`progface.metrics.protocols`). It is written from a description of
+the authors' code (the project's reference notes on it, section 9), not copied from it:
 
 * inputs are SR and HR images in ``[0, 1]`` (the networks' ``[-1, 1]`` output mapped by
   ``0.5 * x + 0.5``), computed in **float64**, **not clamped and not quantised**;

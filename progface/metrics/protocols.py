@@ -118,7 +118,7 @@ class StandardProtocol:
 
         Raises:
             ValueError: On bad inputs (see :func:`progface.metrics.quality.psnr`) or images too
-                small for the MS-SSIM window (at least 33 px; 113 px for window 7).
+                small for the MS-SSIM window (at least 33 px; 97 px for window 7).
         """
         check_image_pair(sr, hr, channels=3, what="StandardProtocol.update")
         if self.ms_ssim_kernel is None:

@@ -153,8 +153,8 @@ def ms_ssim_kernel_for(size: int) -> int:
     """Window side that :func:`ms_ssim` uses by default for images of a given size.
 
     piq's 5-scale MS-SSIM needs ``size >= (kernel_size - 1) * 16 + 1``; this returns the largest
-    odd ``kernel_size <= 11`` that satisfies it: 11 from 161 px on, 9 for 145..160 px, 7 for
-    113..144 px (so **7 at 128 px**), 5 for 65..112 px and 3 for 33..64 px.
+    odd ``kernel_size <= 11`` that satisfies it: 11 from 161 px on, 9 for 129..160 px, 7 for
+    97..128 px (so **7 at 128 px**), 5 for 65..96 px and 3 for 33..64 px.
 
     Args:
         size: The smaller of the image height and width, in pixels.
