@@ -111,7 +111,7 @@ def test_standard_result_keys_and_kernel(smooth_images, degrade):
 
 
 def test_standard_independent_of_batching(smooth_images, degrade):
-    hr = smooth_images(5)
+    hr = smooth_images(5, size=64)
     sr = degrade(hr)
     whole = StandardProtocol()
     whole.update(sr, hr)
