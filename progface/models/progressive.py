@@ -25,6 +25,7 @@ __all__ = [
     "ProgressiveDiscriminator",
     "ProgressiveGenerator",
     "ProgressiveConfig",
+    "ProgressiveSR",
     "minibatch_std",
 ]
 
@@ -221,3 +222,18 @@ class ProgressiveDiscriminator(nn.Module):
         out = self.equal_conv(torch.cat([out, std.to(out.dtype)], dim=1))
         out = self.linear2(self.linear(out.mean(dim=(2, 3))))
         return out.squeeze(1)
+
+
+class ProgressiveSR(nn.Module):
+    """Inference wrapper: ``[B,3,16,16]`` in [0, 1] -> ``[B,3,128,128]`` in [0, 1] (not clamped).
+
+    Runs ``generator`` at ``step`` (3: 128 px) and ``alpha`` (1: no blending) on inputs mapped
+    to [-1, 1], and maps the output back with ``0.5 * y + 0.5``.
+    """
+
+    def __init__(self, generator: ProgressiveGenerator, *, step: int = 3, alpha: float = 1.0):
+        super().__init__()
+        self.generator, self.step, self.alpha = generator, step, alpha
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.generator(lr * 2 - 1, self.step, self.alpha) * 0.5 + 0.5
