@@ -1,4 +1,4 @@
-"""``python -m progface`` (and ``torchrun -m progface``) runs the command line."""
+"""``python -m progface`` (also what ``torchrun -m progface train`` runs)."""
 
 from progface.cli import main
 
