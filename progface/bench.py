@@ -23,12 +23,14 @@ from progface import plugins
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic
 from progface.inputs import load_face, scan_folder
+from progface.metrics.protocols import (
+    PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
+)
 from progface.runtime import load_method, pick_device, run_facts
 from progface.weights import WeightsError
 
 PROTOCOLS = ("standard", "pfsr")
 DEFAULT_METRICS = ("psnr", "ssim", "ms-ssim")
-PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; means use this cap
 
 
 @dataclass
