@@ -103,3 +103,92 @@ def register_methods(register):
                 count_parameters=_count(architecture, **config),
             )
         )
+
+
+# --- training recipes --------------------------------------------------------------------------
+
+SMALL_DATA = {"workers": 1, "val_limit": 50}
+SMALL_LOOP = {"threads": 1, "val_every": 0, "checkpoint_every": 100, "log_every": 10}
+
+
+def _vdsr_recipe(cfg, ctx, **objects):
+    from progface.train.vdsr import VDSRRecipe
+
+    return VDSRRecipe(cfg, ctx)
+
+
+def _urdgn_recipe(cfg, ctx, **objects):
+    from progface.train.urdgn import URDGNRecipe
+
+    return URDGNRecipe(cfg, ctx)
+
+
+def _fsr_recipe(method: str):
+    def build(cfg, ctx, **objects):
+        from progface.train.fsrnet import FSRNetRecipe
+
+        return FSRNetRecipe(cfg, ctx, method=method, **objects)
+
+    return build
+
+
+def _options(module: str, name: str):
+    return getattr(import_module(f"progface.train.{module}"), name)
+
+
+@hookimpl
+def register_recipes(register):
+    from progface.registry import RecipeSpec
+
+    register(
+        RecipeSpec(
+            name="vdsr",
+            build=_vdsr_recipe,
+            options=_options("vdsr", "VDSROptions"),
+            presets={
+                "default": {"loop": {"batch_size": 64}},
+                "small": {
+                    "options": {"iterations": 500, "lr_step": 200},
+                    "loop": {**SMALL_LOOP, "batch_size": 16},
+                    "data": SMALL_DATA,
+                },
+            },
+            description="VDSR: Euclidean loss, SGD 0.1 with adjustable clipping, 41 px patches",
+        )
+    )
+    register(
+        RecipeSpec(
+            name="urdgn",
+            build=_urdgn_recipe,
+            options=_options("urdgn", "URDGNOptions"),
+            presets={
+                "default": {"loop": {"batch_size": 64}},
+                "small": {
+                    "options": {"iterations": 200, "epoch_iterations": 1275},
+                    "loop": {**SMALL_LOOP, "batch_size": 4},
+                    "data": SMALL_DATA,
+                },
+            },
+            description="URDGN: MSE + 0.01 BCE adversarial, RMSprop, 0.3/0.7 update skipping",
+        )
+    )
+    for method, options, what in (
+        ("fsrnet", "FSRNetOptions", "coarse + SR + prior MSE, RMSprop 2.5e-4"),
+        ("fsrgan", "FSRGANOptions", "FSRNet + 1e-3 adversarial + 1e-1 VGG16 relu5_3 perceptual"),
+    ):
+        register(
+            RecipeSpec(
+                name=method,
+                build=_fsr_recipe(method),
+                options=_options("fsrnet", options),
+                presets={
+                    "default": {"loop": {"batch_size": 14}},
+                    "small": {
+                        "options": {"iterations": 300},
+                        "loop": {**SMALL_LOOP, "batch_size": 8},
+                        "data": SMALL_DATA,
+                    },
+                },
+                description=f"{method.upper().replace('NET', 'Net')}: {what}",
+            )
+        )

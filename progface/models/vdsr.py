@@ -114,6 +114,10 @@ class VDSR(nn.Module):
         up = bicubic_upsample(lr, self.config.size)
         return _rgb_to_ycbcr(up)[:, :1] if self.config.in_chans == 1 else up
 
+    def prepare_target(self, hr: torch.Tensor) -> torch.Tensor:
+        """The training target for HR RGB faces: themselves, or their Y channel (Y network)."""
+        return _rgb_to_ycbcr(hr)[:, :1] if self.config.in_chans == 1 else hr
+
     def super_resolve(self, lr: torch.Tensor) -> torch.Tensor:
         """LR RGB faces ``[B,3,16,16]`` in [0, 1] -> SR RGB ``[B,3,128,128]`` in [0, 1]
         (not clamped). The Y network keeps the bicubic Cb and Cr."""
@@ -122,13 +126,6 @@ class VDSR(nn.Module):
             return self(up)
         ycbcr = _rgb_to_ycbcr(up)
         return _ycbcr_to_rgb(torch.cat([self(ycbcr[:, :1]), ycbcr[:, 1:]], dim=1))
-
-    def to_output(self, net_out: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        """RGB image from a network output (for the Y network: with the bicubic Cb, Cr of ``lr``)."""
-        if self.config.in_chans == 3:
-            return net_out
-        chroma = _rgb_to_ycbcr(bicubic_upsample(lr, self.config.size))[:, 1:]
-        return _ycbcr_to_rgb(torch.cat([net_out, chroma], dim=1))
 
     def config_dict(self) -> dict:
         return {"architecture": "vdsr", **asdict(self.config)}
