@@ -58,3 +58,26 @@ def test_prior_targets_resize_and_pass_names():
 
     assert prior_targets(Named(), torch.rand(2, 3, 64, 64), 64, ["a", "b"]).shape == (2, 1, 64, 64)
     assert seen["names"] == ["a", "b"]
+
+
+def test_default_landmarks_source_renders_the_folder_csv(faces_dir, tmp_path):
+    from progface.data.datasets import FaceFolder
+    from progface.data.landmarks_io import read_landmarks_csv
+    from progface.train.fsrnet import FSRNetOptions, build_heatmap_source, prior_targets
+
+    folder = faces_dir / "train" / "celeba"
+    face = FaceFolder(folder, limit=1)[0]
+    source = build_heatmap_source(FSRNetOptions(), str(folder), torch.device("cpu"))
+    maps = prior_targets(source, face["hr"][None], 64, [face["name"]])
+    assert maps.shape == (1, 68, 64, 64)
+    points = torch.from_numpy(read_landmarks_csv(folder / "landmarks68.csv")[face["name"]].points)
+    for k in (30, 36, 48):  # nose tip, an eye corner, a mouth corner: peaks at the 64-px points
+        peak = int(maps[0, k].argmax())
+        found = torch.tensor([peak % 64, peak // 64], dtype=torch.float32)
+        assert (found - points[k].float() / 2).abs().max() <= 1.0, k
+
+    run = train(cfg("fsrnet", tmp_path / "l", "options.iterations=1", "loop.batch_size=1",
+                    "loop.grid_faces=1", f'data.train="{folder}"', "data.limit=2"))  # fmt: skip
+    tensors, facts = load_safetensors(run / "weights.safetensors")
+    assert facts["heatmap_source"] == "landmarks"
+    assert tensors["heatmap_head.weight"].shape == (68, 128, 1, 1)
