@@ -217,18 +217,20 @@ class InfiniteBatchSampler(Sampler[list[int]]):
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
-    """``FaceFolder`` datasets for ``data.train`` and ``data.val`` (val: first val_limit)."""
-    from progface.data.datasets import FaceFolder
+    """The registered ``data.dataset`` at ``data.train`` (and ``data.val``: first val_limit)."""
+    from progface import plugins
 
-    if not cfg.data.train:
-        raise ValueError("no training data: set data.train (a folder of HR faces)")
     d = cfg.data
-    train = FaceFolder(d.train, crop=d.crop, quantize=d.quantize, limit=d.limit or None)
-    val = (
-        FaceFolder(d.val, crop=d.crop, quantize=d.quantize, limit=d.val_limit or None)
-        if d.val
-        else None
-    )
+    if not d.train:
+        raise ValueError("no training data: set data.train (e.g. a folder of HR faces)")
+    spec = plugins.get("datasets", d.dataset)
+    common: dict[str, Any] = {"quantize": d.quantize, **({"crop": d.crop} if d.crop else {})}
+    split = {"split": d.split} if d.split else {}
+    train = spec.build(d.train, limit=d.limit or None, **common, **split)
+    val = None
+    if d.val:
+        split = {"split": d.val_split} if d.val_split else {}
+        val = spec.build(d.val, limit=d.val_limit or None, **common, **split)
     return train, val
 
 
@@ -406,6 +408,7 @@ def train(
 
     log = MetricsLog(out / "metrics.jsonl", ctx.is_main)
     total = recipe.total_iterations
+    end = min(total, cfg.loop.stop_at) if cfg.loop.stop_at else total
     sampler = InfiniteBatchSampler(
         len(train_data), cfg.loop.batch_size, cfg.seed, start, rank, world
     )
@@ -422,11 +425,11 @@ def train(
     from tqdm.auto import tqdm
 
     tty = sys.stderr.isatty()
-    bar = tqdm(total=total, initial=start, disable=not (ctx.is_main and cfg.loop.progress and tty),
+    bar = tqdm(total=end, initial=start, disable=not (ctx.is_main and cfg.loop.progress and tty),
                dynamic_ncols=True, desc=cfg.recipe)  # fmt: skip
     sums: dict[str, float] = {}
     n_logged, t_log, t0 = 0, time.perf_counter(), time.perf_counter()
-    for it in range(start, total):
+    for it in range(start, end):
         batch = _to_device(next(batches), ctx)
         ctx.iteration = it
         try:
@@ -444,7 +447,7 @@ def train(
         bar.update(1)
         bar.set_postfix_str(_fmt({**state, **terms}), refresh=False)
 
-        if done % cfg.loop.log_every == 0 or done == total:
+        if done % cfg.loop.log_every == 0 or done == end:
             now = time.perf_counter()
             sec = (now - t_log) / n_logged
             record = {"kind": "train", "iteration": done, **state,
@@ -452,13 +455,13 @@ def train(
                       "sec_per_it": sec, "elapsed_s": now - t0}  # fmt: skip
             log.write(record)
             if ctx.is_main and cfg.loop.progress and not tty:
-                eta = _eta(sec * (total - done))
-                print(f"[{done}/{total}] {_fmt({**state, **record})} eta {eta}",
+                eta = _eta(sec * (end - done))
+                print(f"[{done}/{end}] {_fmt({**state, **record})} eta {eta}",
                       file=sys.stderr, flush=True)  # fmt: skip
             sums, n_logged, t_log = {}, 0, now
 
-        val_due = done == total or (cfg.loop.val_every and done % cfg.loop.val_every == 0)
-        ckpt_due = done == total or (
+        val_due = done == end or (cfg.loop.val_every and done % cfg.loop.val_every == 0)
+        ckpt_due = done == end or (
             cfg.loop.checkpoint_every and done % cfg.loop.checkpoint_every == 0
         )
         if (val_due or ckpt_due) and world > 1:
