@@ -494,9 +494,20 @@ def _grid_batch(data: Dataset, cfg: TrainConfig, ctx: Context) -> dict[str, Any]
     return _to_device(batch, ctx)
 
 
+def check_in_sync(models: dict[str, nn.Module]) -> None:
+    """Raise if the ranks' parameters differ (a data-parallel bug, never expected)."""
+    sums = torch.stack([torch.stack([p.detach().double().sum() for p in m.parameters()]).sum()
+                        for m in models.values()]).cpu()  # fmt: skip
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, sums)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError(f"data-parallel ranks diverged: parameter sums {gathered}")
+
+
 def _save(recipe, models, optimizers, path: Path, iteration: int, cfg, ctx: Context) -> None:
     mine = rng_state()
     if ctx.world_size > 1:
+        check_in_sync(models)
         states: list[Any] = [None] * ctx.world_size
         dist.all_gather_object(states, ({k: v.cpu() for k, v in mine[0].items()}, mine[1]))
     else:

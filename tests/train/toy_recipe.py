@@ -15,6 +15,8 @@ class ToyOptions:
     iterations: int = 4
     lr: float = 1e-2
     nan_at: int = -1  # iteration whose loss is made NaN (-1: never)
+    noise: float = 0.01  # input noise (exercises the RNG state on resume)
+    bn: bool = True
 
 
 class ToyDataset(torch.utils.data.Dataset):
@@ -35,9 +37,10 @@ class ToyDataset(torch.utils.data.Dataset):
 class ToyRecipe:
     def __init__(self, cfg, ctx):
         self.ctx, self.opt_cfg = ctx, cfg.options
+        norm = nn.BatchNorm2d(4) if cfg.options.bn else nn.Identity()
         self.net = ctx.prepare(
             nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(3, 4, 3, padding=1),
-                          nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
+                          norm, nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
         )  # fmt: skip
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.options.lr, betas=(0.0, 0.99))
         self.total_iterations = cfg.options.iterations
@@ -51,7 +54,7 @@ class ToyRecipe:
 
     def train_step(self, batch, iteration):
         self.net.train()
-        noise = torch.randn_like(batch["lr"]) * 0.01  # exercises the RNG state on resume
+        noise = torch.randn_like(batch["lr"]) * self.opt_cfg.noise
         loss = (self.net(batch["lr"] + noise) - batch["hr"]).abs().mean()
         if iteration == self.opt_cfg.nan_at:
             loss = loss * float("nan")
