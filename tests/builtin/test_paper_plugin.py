@@ -29,17 +29,17 @@ def generator():
     return g.eval()
 
 
-def _authors_ckpt(path, g, prefix="", **extra):
+def _authors_ckpt(path, g, prefix="", legacy=False, **extra):
     """The authors' layout: a dict with step, alpha, iteration and model_state_dict."""
     sd = OrderedDict((prefix + k, v.clone()) for k, v in g.state_dict().items())
     torch.save({"step": 3, "alpha": 1.0, "iteration": 200_000, "model_state_dict": sd, **extra},
-               path)  # fmt: skip
+               path, _use_new_zipfile_serialization=not legacy)  # fmt: skip
     return path
 
 
-@pytest.mark.parametrize("prefix", ["", "module."])
-def test_import_generator_checkpoint(tmp_path, generator, prefix):
-    src = _authors_ckpt(tmp_path / "generator_checkpoint.ckpt", generator, prefix)
+@pytest.mark.parametrize(("prefix", "legacy"), [("", False), ("module.", True)])
+def test_import_generator_checkpoint(tmp_path, generator, prefix, legacy):
+    src = _authors_ckpt(tmp_path / "generator_checkpoint.ckpt", generator, prefix, legacy)
     dst = import_weights(src, tmp_path / "g.safetensors")  # kind auto-detected
     tensors, config = load_safetensors(dst)
     assert config["step"] == 3 and config["alpha"] == 1.0 and config["iteration"] == 200_000

@@ -172,3 +172,22 @@ def test_resume_bit_exact_paper_architecture_step1(tmp_path):
     assert meta["iteration"] == 2 and meta["config"]["options"]["perceptual"] is False
     weights, facts = load_safetensors(tmp_path / "a" / "weights.safetensors")
     assert facts["step"] == 1 and facts["perceptual"] == "off" and len(weights) == 76
+
+
+def test_bf16_autocast_and_channels_last_step():
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[1, 1]"])
+    ctx = Context(torch.device("cpu"), bf16=True, channels_last=True)
+    recipe = ProgressiveRecipe(
+        cfg, ctx, heatmap_source=TinySource(68), perceptual=tiny_perceptual()
+    )
+    data = Faces(2)
+    batch = {
+        k: ctx.images(torch.stack([data[i][k] for i in range(2)]))
+        for k in ("hr", "x64", "x32", "lr")
+    }
+    assert batch["hr"].is_contiguous(memory_format=torch.channels_last)
+    for it in range(2):
+        terms = recipe.train_step(batch, it)
+        assert all(torch.isfinite(torch.tensor(v)) for v in terms.values()), terms
+    assert "attention" in terms and recipe.sample(batch["lr"]).dtype == torch.float32
