@@ -27,6 +27,7 @@ from progface.models.progressive import (
     ProgressiveGenerator,
 )
 from progface.train.loop import Context
+from progface.weights import WeightsError
 
 TARGETS = {1: "x32", 2: "x64", 3: "hr"}  # the target image of each step
 
@@ -126,9 +127,15 @@ class ProgressiveRecipe:
         self.perceptual = None
         if opts.perceptual and any(w.perceptual[s - 1] for s in steps):
             if perceptual is None:
-                perceptual = PerceptualLoss(
-                    opts.perceptual_layers, weights=opts.perceptual_weights or None
-                )
+                try:
+                    perceptual = PerceptualLoss(
+                        opts.perceptual_layers, weights=opts.perceptual_weights or None
+                    )
+                except WeightsError as err:
+                    raise WeightsError(
+                        f"{err}; or pass --perceptual-weights PATH, or train without the "
+                        "perceptual term (--set options.perceptual=false)"
+                    ) from err
             self.perceptual = perceptual.to(ctx.device)
         self.heatmaps = None
         self.heatmap_source_name = None

@@ -124,7 +124,7 @@ def test_perceptual_off_needs_no_vgg_and_says_so(monkeypatch, tmp_path):
     assert recipe.perceptual is None and recipe.export()[1]["perceptual"] == "off"
     from progface.weights import WeightsError
 
-    with pytest.raises(WeightsError, match="vgg16-397923af.pth"):
+    with pytest.raises(WeightsError, match=r"vgg16-397923af.pth.*options.perceptual=false"):
         ProgressiveRecipe(load_config(overrides=[TINY]), Context(torch.device("cpu")),
                           heatmap_source=TinySource(68))  # fmt: skip
 
