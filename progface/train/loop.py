@@ -326,8 +326,11 @@ def _eta(seconds: float) -> str:
 # --- distributed setup ---------------------------------------------------------------------
 
 
-def setup_distributed(device: str) -> tuple[int, int, torch.device]:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1; returns (rank, world, device)."""
+def setup_distributed(device: str) -> tuple[int, int, torch.device, bool]:
+    """Join the torchrun process group when ``WORLD_SIZE`` > 1.
+
+    Returns (rank, world, device, joined): ``joined`` is True when this call created the group
+    (and the caller should destroy it at the end)."""
     from progface.runtime import pick_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -339,9 +342,10 @@ def setup_distributed(device: str) -> tuple[int, int, torch.device]:
         dev = torch.device("cuda", local)
     else:
         dev = torch.device(name)
-    if world > 1 and not dist.is_initialized():
+    joined = world > 1 and not dist.is_initialized()
+    if joined:
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return rank, world, dev
+    return rank, world, dev, joined
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -368,8 +372,17 @@ def train(
         spec = plugins.get("recipes", cfg.recipe)
     if cfg.loop.threads:
         torch.set_num_threads(cfg.loop.threads)
-    rank, world, device = setup_distributed(cfg.loop.device)
+    rank, world, device, joined = setup_distributed(cfg.loop.device)
     ctx = Context(device, rank, world, cfg.loop.bf16, cfg.loop.channels_last)
+    try:
+        return _train(cfg, spec, ctx, train_data, val_data, resume, objects)
+    finally:
+        if joined:
+            dist.destroy_process_group()
+
+
+def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Path:
+    rank, world, device = ctx.rank, ctx.world_size, ctx.device
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
     if ctx.is_main:
