@@ -54,7 +54,9 @@ class Recipe(Protocol):
     ``train_step`` runs one iteration (forward, backward, optimiser steps; use
     :meth:`Context.step` so gradients are averaged across ranks and non-finite losses are
     caught) and returns its loss terms as floats. ``sample`` maps LR faces in [0, 1] to SR faces
-    in [0, 1] at the current output size (eval mode, no grad). ``state``/``load_state`` carry
+    in [0, 1] at the current output size (eval mode, no grad); a recipe that is not SR (e.g.
+    distillation) may leave it out and define ``validate(val_data) -> dict`` instead; an SR
+    recipe may define ``validate`` to replace the PSNR/SSIM one. ``state``/``load_state`` carry
     extra JSON counters (e.g. step and alpha) through checkpoints; ``state`` is also shown in
     the progress bar and the metrics log.
     """
@@ -433,7 +435,10 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
     )
     batches = iter(loader)
-    grid_batch = _grid_batch(val_data if val_data is not None else train_data, cfg, ctx)
+    is_sr = hasattr(recipe, "sample")  # SR recipes get PSNR/SSIM and LR | SR | HR grids
+    grid_batch = (
+        _grid_batch(val_data if val_data is not None else train_data, cfg, ctx) if is_sr else None
+    )
 
     from tqdm.auto import tqdm
 
@@ -481,10 +486,13 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
             for model in models.values():
                 average_buffers(model)
         if val_due and ctx.is_main:
-            if val_data is not None:
-                log.write({"kind": "val", "iteration": done, **state,
-                           **validate(recipe, val_data, ctx, cfg.loop.batch_size)})  # fmt: skip
-            save_grid(recipe, grid_batch, out / "samples" / f"iter_{done:08d}.png")
+            custom = getattr(recipe, "validate", None)  # e.g. NME for a landmark recipe
+            if val_data is not None and (custom is not None or is_sr):
+                found = (custom(val_data) if custom is not None
+                         else validate(recipe, val_data, ctx, cfg.loop.batch_size))  # fmt: skip
+                log.write({"kind": "val", "iteration": done, **state, **found})
+            if grid_batch is not None:
+                save_grid(recipe, grid_batch, out / "samples" / f"iter_{done:08d}.png")
         if ckpt_due:
             _save(recipe, models, optimizers, ckpt_dir / checkpoint_name(done), done, cfg, ctx)
             if ctx.is_main:

@@ -34,7 +34,9 @@ class ToyDataset(torch.utils.data.Dataset):
         return {"name": f"{i}.png", "hr": self.hr[i], "lr": self.lr[i]}
 
 
-class ToyRecipe:
+class ToyCore:
+    """Everything but ``sample``: a recipe that is not SR (no PSNR, no grids)."""
+
     def __init__(self, cfg, ctx):
         self.ctx, self.opt_cfg = ctx, cfg.options
         norm = nn.BatchNorm2d(4) if cfg.options.bn else nn.Identity()
@@ -62,16 +64,23 @@ class ToyRecipe:
         self.seen += 1
         return {"l1": float(loss.detach())}
 
-    @torch.no_grad()
-    def sample(self, lr):
-        self.net.eval()
-        return self.net(lr)
-
     def state(self):
         return {"seen": self.seen}
 
     def load_state(self, state):
         self.seen = state["seen"]
+
+
+class ToyRecipe(ToyCore):
+    @torch.no_grad()
+    def sample(self, lr):
+        self.net.eval()
+        return self.net(lr)
+
+
+class ToyNotSR(ToyCore):
+    def validate(self, data):
+        return {"items": len(data)}
 
 
 TOY_SPEC = RecipeSpec(
