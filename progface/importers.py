@@ -50,9 +50,11 @@ CKPT_KEYS = {"step", "alpha", "iteration", "model_state_dict"}
 
 
 def _is_generator_ckpt(obj: Any) -> bool:
-    return isinstance(obj, dict) and CKPT_KEYS <= set(obj) and "to_rgb.0.weight" in {
-        k.removeprefix("module.") for k in obj["model_state_dict"]
-    }
+    return (
+        isinstance(obj, dict)
+        and CKPT_KEYS <= set(obj)
+        and "to_rgb.0.weight" in {k.removeprefix("module.") for k in obj["model_state_dict"]}
+    )
 
 
 def _convert_generator(obj: Any, src: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -237,7 +237,8 @@ class ProgressiveRecipe:
             "preset": self.preset,
             "pixel_loss": self.opts.pixel_loss,
             "perceptual": (
-                "off" if self.perceptual is None
+                "off"
+                if self.perceptual is None
                 else f"vgg16 {getattr(self.perceptual, 'weights_source', 'custom')}"
             ),  # fmt: skip
             "heatmap_source": self.heatmap_source_name or "none",
