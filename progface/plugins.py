@@ -20,6 +20,7 @@ from progface.registry import SPEC_KINDS, Registry
 DEFAULT_PLUGINS = (
     "progface.builtin.classical",
     "progface.builtin.metrics",
+    "progface.builtin.datasets",
 )
 ENTRY_POINT_GROUP = "progface"
 

@@ -11,7 +11,9 @@ class Interpolate(nn.Module):
     """Resize faces to ``size`` x ``size`` with PIL-compatible filters.
 
     ``antialias=True`` selects torch's PIL-compatible kernels (bicubic with a = -0.5, as PIL and
-    MATLAB use, instead of torch's default a = -0.75).
+    MATLAB use, instead of torch's default a = -0.75). On the CPU the resize runs on 8-bit values,
+    where torch reproduces PIL to 1/255 (its float path differs from PIL by up to 21/255 at
+    the borders); inputs are rounded to 8 bits first, as an image file would be.
 
     Args:
         mode: ``"bilinear"`` or ``"bicubic"``.
@@ -30,7 +32,10 @@ class Interpolate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
             raise ValueError(f"expected a [B,C,H,W] tensor, got shape {tuple(x.shape)}")
-        out = F.interpolate(
-            x, size=(self.size, self.size), mode=self.mode, align_corners=False, antialias=True
-        )
-        return out.clamp(0, 1)
+        size = (self.size, self.size)
+        if x.is_cuda:
+            out = F.interpolate(x, size=size, mode=self.mode, align_corners=False, antialias=True)
+            return out.clamp(0, 1)
+        x8 = (x.detach() * 255).round().clamp(0, 255).to(torch.uint8)
+        out = F.interpolate(x8, size=size, mode=self.mode, align_corners=False, antialias=True)
+        return out.to(x.dtype) / 255

@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from progface import hookimpl, plugins
+from progface.cli import cli
+from progface.registry import DuplicateNameError, MethodSpec, MetricSpec
+
+
+class NearestPlugin:
+    @hookimpl
+    def register_methods(self, register):
+        register(MethodSpec("nearest-test", load=lambda **kw: None, description="test method"))
+
+
+def test_builtins_registered_through_hooks():
+    regs = plugins.registries()
+    assert {"bilinear", "bicubic"} <= set(regs["methods"].names())
+    assert {"psnr", "ssim", "ms-ssim"} <= set(regs["metrics"].names())
+    assert regs["methods"].get("bicubic").plugin == "progface.builtin.classical"
+
+
+def test_in_process_plugin_is_listed(register_plugin):
+    register_plugin(NearestPlugin(), "nearest-plugin")
+    assert plugins.get("methods", "nearest-test").plugin == "nearest-plugin"
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["nearest-plugin"]["registered"] == {"methods": ["nearest-test"]}
+    assert rows["nearest-plugin"]["hooks"] == ["register_methods"]
+    assert rows["progface.builtin.classical"]["builtin"] is True
+
+
+def test_duplicate_name_across_plugins_names_both(register_plugin):
+    class Clash:
+        @hookimpl
+        def register_metrics(self, register):
+            register(MetricSpec("psnr", fn=None))
+
+    register_plugin(Clash(), "clash-plugin")
+    with pytest.raises(DuplicateNameError, match="progface.builtin.metrics.*clash-plugin"):
+        plugins.registries()
+
+
+def test_broken_plugin_hook_is_skipped_and_reported(register_plugin, capsys):
+    class Broken:
+        @hookimpl
+        def register_methods(self, register):
+            raise RuntimeError("boom")
+
+    register_plugin(Broken(), "broken-plugin")
+    regs = plugins.registries()
+    assert "bicubic" in regs["methods"]
+    assert "broken-plugin" in plugins.failures
+    assert "plugin 'broken-plugin' skipped: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_register_wrong_spec_type_is_reported(register_plugin):
+    class Wrong:
+        @hookimpl
+        def register_methods(self, register):
+            register(MetricSpec("not-a-method", fn=None))
+
+    register_plugin(Wrong(), "wrong-plugin")
+    plugins.registries()
+    assert "expects MethodSpec" in plugins.failures["wrong-plugin"]
+
+
+def test_strict_mode_makes_failures_fatal(register_plugin, monkeypatch):
+    class Broken:
+        @hookimpl
+        def register_methods(self, register):
+            raise RuntimeError("boom")
+
+    register_plugin(Broken(), "broken-plugin")
+    monkeypatch.setenv("PROGFACE_STRICT_PLUGINS", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        plugins.registries()
+
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "progface-throwaway"
+version = "1.2.3"
+
+[tool.setuptools]
+py-modules = ["progface_throwaway", "progface_throwaway_broken"]
+
+[project.entry-points.progface]
+throwaway = "progface_throwaway"
+broken = "progface_throwaway_broken"
+"""
+
+MODULE = """
+from progface import hookimpl
+from progface.registry import MethodSpec
+
+
+@hookimpl
+def register_methods(register):
+    register(MethodSpec("throwaway-up", load=lambda **kw: None, description="from an entry point"))
+"""
+
+
+def _install(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(PYPROJECT)
+    (src / "progface_throwaway.py").write_text(textwrap.dedent(MODULE))
+    (src / "progface_throwaway_broken.py").write_text("raise ImportError('missing dependency x')\n")
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--target", str(target), str(src)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return target
+
+
+def _progface(target, *args, **env):
+    environ = {**os.environ, "PYTHONPATH": str(target), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "progface", *args], capture_output=True, text=True, env=environ
+    )
+
+
+def test_installed_entry_point_is_discovered(tmp_path):
+    target = _install(tmp_path)
+    proc = _progface(target, "plugins", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["throwaway"]["registered"] == {"methods": ["throwaway-up"]}
+    assert rows["throwaway"]["version"] == "1.2.3"
+    assert rows["broken"]["error"] == "ImportError: missing dependency x"
+    assert "plugin 'broken' skipped: ImportError: missing dependency x" in proc.stderr
+    # the rest keeps working: the built-ins and the good plugin
+    models = _progface(target, "models", "--json")
+    names = {r["name"] for r in json.loads(models.stdout)}
+    assert {"throwaway-up", "bicubic"} <= names
+    # an allow-list loads only the named third-party plugins
+    only = _progface(target, "plugins", "--json", PROGFACE_LOAD_PLUGINS="throwaway")
+    assert {r["name"] for r in json.loads(only.stdout)} >= {"throwaway"}
+    assert "broken" not in {r["name"] for r in json.loads(only.stdout)}
+    # strict mode: a broken plugin is fatal
+    strict = _progface(target, "plugins", PROGFACE_STRICT_PLUGINS="1")
+    assert strict.returncode != 0 and "missing dependency x" in strict.stderr
+
+
+@pytest.mark.parametrize(
+    ("folder", "plugin", "method"),
+    [
+        ("progface-example", "example", "sharp-bicubic"),
+        ("template", "myplugin", "myplugin-nearest"),
+    ],
+)
+def test_example_plugin_packages_install_and_register(tmp_path, folder, plugin, method):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--target", str(target), str(Path(__file__).resolve().parents[2] / "plugins" / folder)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    rows = {r["name"]: r for r in json.loads(_progface(target, "plugins", "--json").stdout)}
+    assert method in rows[plugin]["registered"]["methods"]
+
+
+def test_datasets_build_from_registry(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (128, 128), (10, 20, 30)).save(tmp_path / "x.png")
+    dataset = plugins.get("datasets", "folder").build(tmp_path)
+    item = dataset[0]
+    assert len(dataset) == 1 and item["lr"].shape == (3, 16, 16)
+    assert abs(float(item["hr"][0].mean()) - 10 / 255) < 1e-6

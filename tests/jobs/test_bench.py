@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from progface.bench import run_bench
+from progface.cli import cli
+
+
+def _pil_psnr(path, mode):
+    img = Image.open(path).convert("RGB")
+    lr = img
+    for size in (64, 32, 16):
+        lr = lr.resize((size, size), Image.BILINEAR)
+    sr = np.asarray(lr.resize((128, 128), mode)).astype(np.float64) / 255
+    mse = ((sr - np.asarray(img).astype(np.float64) / 255) ** 2).mean()
+    return 10 * math.log10(1 / mse)
+
+
+def test_bench_outputs_and_pil_parity(hr_folder, tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        cli, ["bench", "--methods", "bilinear,bicubic", "--data", str(hr_folder), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| bilinear |" in result.output and "| bicubic |" in result.output
+    assert "Protocol: standard" in result.output and "images: 5" in result.output
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 5 * 2 * 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == 5 and summary["protocol"] == "standard"
+    assert summary["skipped"][0]["file"].endswith("broken.png")
+    for method, mode in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)):
+        ref = np.mean([_pil_psnr(hr_folder / f"f{i}.png", mode) for i in range(5)])
+        assert summary["methods"][method]["psnr"] == pytest.approx(ref, abs=0.05)
+        per_image = [float(r["value"]) for r in rows if r["method"] == method and r["metric"] == "psnr"]
+        assert np.mean(per_image) == pytest.approx(summary["methods"][method]["psnr"])
+    fig = Image.open(out / "comparison.png")
+    assert fig.size == (4 * 128 + 3 * 2, 14 + 5 * 128 + 4 * 2)
+
+
+def test_pfsr_protocol_differs_from_standard_as_computed(hr_folder):
+    std = run_bench(["bilinear"], hr_folder, protocol="standard", progress=False)
+    pfsr = run_bench(["bilinear"], hr_folder, protocol="pfsr", progress=False)
+    # one batch of 5: per-batch PSNR is 10 log10(1 / mean MSE), at most the per-image mean
+    assert pfsr.summary["bilinear"]["psnr"] <= std.summary["bilinear"]["psnr"]
+    assert "pfsr protocol" in pfsr.markdown()
+
+
+def test_limit_and_batch_size_do_not_change_standard_results(hr_folder):
+    a = run_bench(["bicubic"], hr_folder, batch_size=1, limit=3, progress=False)
+    b = run_bench(["bicubic"], hr_folder, batch_size=16, limit=3, progress=False)
+    assert a.images == 3
+    assert a.summary["bicubic"]["psnr"] == pytest.approx(b.summary["bicubic"]["psnr"], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--methods", "bilinaer"], "unknown method 'bilinaer'; did you mean 'bilinear'"),
+        (["--methods", "bilinear", "--metrics", "psrn"], "unknown metric 'psrn'; did you mean 'psnr'"),
+        (["--methods", "bilinear", "--weights", "vdsr=x.safetensors"], "not in --methods"),
+    ],
+)
+def test_bad_names_are_one_line_errors(hr_folder, tmp_path, args, message):
+    result = CliRunner().invoke(
+        cli, ["bench", "--data", str(hr_folder), "--out", str(tmp_path / "o"), *args]
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_16px_faces_are_refused_by_bench(tmp_path):
+    src = tmp_path / "lr"
+    src.mkdir()
+    Image.new("RGB", (16, 16)).save(src / "x.png")
+    result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(src)])
+    assert result.exit_code == 1 and "no readable face images" in result.output

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from progface.cli import cli
+from progface.upscale import output_names, upscale_folder
+
+
+def _snapshot(folder):
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+
+
+def test_mixed_folder_writes_good_faces_and_reports_the_rest(face_folder, tmp_path):
+    before = _snapshot(face_folder)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["upscale", str(face_folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "sr").iterdir()) == ["a.png", "b.png", "gray.png", "wide.png"]
+    for name in ("a", "b", "gray", "wide"):
+        assert Image.open(out / "sr" / f"{name}.png").size == (128, 128)
+        assert Image.open(out / "compare" / f"{name}.png").size == (3 * 128 + 2 * 2, 14 + 128)
+    manifest = json.loads((out / "manifest.json").read_text())
+    reasons = {os.path.basename(f["input"]): f.get("reason") for f in manifest["files"]}
+    assert manifest["counts"] == {"written": 4, "skipped": 4}
+    assert reasons["notes.txt"] == "not an image file (suffix '.txt')"
+    assert reasons["empty.png"] == "empty file (0 bytes)"
+    assert reasons["corrupt.jpg"].startswith("truncated image: image file is truncated")
+    assert reasons["tiny.png"] == "too small (12x12): faces need at least 16x16 pixels"
+    assert manifest["method"] == "bicubic" and manifest["crop"] == "center"
+    assert "skipped" in result.output and "corrupt.jpg" in result.output
+    assert _snapshot(face_folder) == before  # the input folder is untouched
+    assert not [p for p in out.rglob(".*")]  # no temp files left behind
+
+
+def test_sr_of_bicubic_equals_pil_chain_then_pil_bicubic(face_folder, tmp_path):
+    out = tmp_path / "out"
+    upscale_folder(face_folder, out, method="bicubic", progress=False)
+    img = Image.open(face_folder / "b.png").convert("RGB")  # 128x128 already
+    lr = img.resize((64, 64), Image.BILINEAR).resize((32, 32), Image.BILINEAR)
+    lr = lr.resize((16, 16), Image.BILINEAR)
+    ref = np.asarray(lr.resize((128, 128), Image.BICUBIC)).astype(int)
+    got = np.asarray(Image.open(out / "sr" / "b.png")).astype(int)
+    assert np.abs(got - ref).mean() < 1.0  # PIL parity of the chain (0.5/255) and the resize
+
+
+def test_existing_outputs_are_kept_unless_overwrite(face_folder, tmp_path):
+    out = tmp_path / "out"
+    upscale_folder(face_folder, out, progress=False)
+    marker = out / "sr" / "a.png"
+    marker.write_bytes(b"user edited")
+    again = upscale_folder(face_folder, out, progress=False)
+    assert again["counts"]["kept"] == 4 and marker.read_bytes() == b"user edited"
+    upscale_folder(face_folder, out, overwrite=True, progress=False)
+    assert Image.open(marker).size == (128, 128)
+
+
+def test_16px_input_is_used_directly(tmp_path):
+    src = tmp_path / "lr"
+    src.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 77, np.uint8)).save(src / "x.png")
+    upscale_folder(src, tmp_path / "out", method="bilinear", progress=False)
+    assert (np.asarray(Image.open(tmp_path / "out" / "sr" / "x.png")) == 77).all()
+
+
+def test_output_inside_input_is_refused(face_folder):
+    result = CliRunner().invoke(cli, ["upscale", str(face_folder), "-o", str(face_folder / "out")])
+    assert result.exit_code != 0
+    assert "must not be the input folder or inside it" in result.output
+    assert not (face_folder / "out").exists()
+
+
+def test_names_sharing_a_stem_keep_their_suffix(tmp_path):
+    names = output_names([tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "b.png"])
+    assert list(names.values()) == ["a_jpg.png", "a_png.png", "b.png"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such folder"),
+        ("file", "is a file, not a folder"),
+        ("empty", "no images"),
+    ],
+)
+def test_folder_errors_are_one_line(tmp_path, setup, message):
+    target = tmp_path / "in"
+    if setup == "file":
+        target.write_text("x")
+    elif setup == "empty":
+        target.mkdir()
+    result = CliRunner().invoke(cli, ["upscale", str(target), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith("Error: ") and message in line and str(target) in line
+    assert "\n" not in line
+
+
+def test_non_square_with_crop_none_is_reported(face_folder, tmp_path):
+    manifest = upscale_folder(face_folder, tmp_path / "out", crop="none", progress=False)
+    reasons = {os.path.basename(f["input"]): f.get("reason") for f in manifest["files"]}
+    assert reasons["wide.png"].startswith("not square (160x128)")
+
+
+def test_unknown_method_suggests(face_folder, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["upscale", str(face_folder), "-o", str(tmp_path / "o"), "--method", "bicubc"]
+    )
+    assert result.exit_code == 1
+    assert "unknown method 'bicubc'; did you mean 'bicubic'" in result.output
