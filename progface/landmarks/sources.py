@@ -178,7 +178,8 @@ class LandmarkHeatmaps:
         points: the coordinates: a tensor ``[N, 2]`` or ``[B, N, 2]``, a mapping {image name:
             [N, 2]}, or a path (``landmarks68.csv``, a folder with one, or a ``.pts`` file).
         sigma: Gaussian standard deviation in pixels *at 64 px*; it scales with the output
-            size (2 px at 128), so a blob covers the same part of the face at every resolution.
+            size (3 px at 128 for the default 1.5), so a blob covers the same part of the face
+            at every resolution. 1.5 matches the width of the authors' distilled heatmaps.
         points_size: side of the images the coordinates refer to (128 for the face data).
         num_landmarks: landmarks per face (68).
 
@@ -190,7 +191,7 @@ class LandmarkHeatmaps:
         self,
         points: Tensor | Mapping[str, Tensor] | str | os.PathLike[str] | None = None,
         *,
-        sigma: float = 1.0,
+        sigma: float = 1.5,
         points_size: int = 128,
         num_landmarks: int = 68,
     ) -> None:
@@ -258,7 +259,7 @@ class Dlib68Source:
     def __init__(
         self,
         *,
-        sigma: float = 1.0,
+        sigma: float = 1.5,
         detect_size: int = 256,
         fallback_box: tuple[float, float, float, float] = (0.12, 0.2, 0.88, 0.96),
     ) -> None:

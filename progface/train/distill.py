@@ -45,7 +45,7 @@ class DistillOptions:
     batch_size: int = 16
     sizes: tuple[int, ...] = (64, 128)  # training resolutions, one per iteration
     size_probs: tuple[float, ...] = (0.75, 0.25)  # ~equal compute: 128 px costs 4x
-    sigma: float = 1.0  # landmarks teacher: Gaussian sigma in px at 64 px (scaled with size)
+    sigma: float = 1.5  # landmarks teacher: Gaussian sigma in px at 64 px (scaled with size)
     flip: bool = True
     max_angle_deg: float = 10.0
     max_scale: float = 0.1
@@ -158,8 +158,8 @@ class DistillRecipe:
             hint = F.mse_loss(s_feat, t_feat)
             terms["hint_mse"] = hint
             loss = loss + opt.hint_weight * hint
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"distillation loss is {float(loss)} at iteration {iteration}")
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"distillation loss is {float(loss.detach())} at iteration {iteration}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -145,13 +145,16 @@ def run_distillation(
     checkpoint_every: int = 250,
     log_every: int = 25,
     select_on: str = "nme_mean",
+    report: dict[str, LandmarkFaces] | None = None,
     resume: bool = False,
     progress: bool | None = None,
 ) -> Path:
     """Train ``recipe`` for ``recipe.total_iterations`` iterations; returns the run folder.
 
     Validation reports NME (percent) at 64 and 128 px; ``best.safetensors`` keeps the student
-    with the lowest ``select_on`` (``nme_mean``: mean of ``nme64`` and ``nme128``).
+    with the lowest ``select_on`` (``nme_mean``: mean of ``nme64`` and ``nme128``). ``report``
+    sets are evaluated at the same times and logged with their name as prefix, never used to
+    select.
     """
     from progface.weights import save_safetensors
 
@@ -209,6 +212,9 @@ def run_distillation(
                 best = scores[select_on]
                 tensors, config = recipe.export()
                 save_safetensors(tensors, out / "best.safetensors", config | {"iteration": done, **scores})
+            for name, faces in (report or {}).items():
+                more = recipe.evaluate(faces.float_images(), faces.points, recipe.options.sizes)
+                scores.update({f"{name}/{k}": v for k, v in more.items()})
             log({"kind": "val", "iteration": done, **scores, "best": improved})
             if not tty:
                 print(json.dumps({"val": done, **scores}), file=sys.stderr, flush=True)
