@@ -8,7 +8,7 @@ rebuild by importing and running the classes it names.
 
 :class:`RestrictedUnpickler` resolves only a fixed allow-list of globals, and even those to
 inert stand-ins defined here: tensor and parameter rebuilders that record (storage, offset,
-size, stride), storage types that record a dtype, ``OrderedDict``, and placeholder records for
+size, stride), storage types that record a dtype, ``OrderedDict``, ``set``, and placeholder records for
 ``nn.Module`` classes (which store their pickled ``__dict__`` and nothing else). Any other
 global, and any persistent id other than a storage or a module-class record, is rejected.
 """
@@ -122,6 +122,9 @@ def _module_class(qualname: str) -> type:
 
 _SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
+    # newer modules pickle a set of non-persistent buffer names; set() only builds a set
+    ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.nn.backends.thnn", "_get_thnn_function_backend"): _no_backend,
@@ -158,7 +161,11 @@ class RestrictedUnpickler(pickle.Unpickler):
             return pid[1]
         if pid[0] == "storage" and len(pid) == 6:
             _, kind, key, _location, numel, view = pid
-            if not isinstance(kind, _StorageType) or type(numel) is not int or not isinstance(key, str):
+            if (
+                not isinstance(kind, _StorageType)
+                or type(numel) is not int
+                or not isinstance(key, str)
+            ):
                 raise LegacyPickleError(f"malformed storage record {pid[:5]!r}")
             if view is not None:
                 raise LegacyPickleError("storage views are not supported")
@@ -235,7 +242,9 @@ def load_legacy(path: str | Path, module_classes: tuple[str, ...] = ()) -> Any:
                     raise LegacyPickleError(f"storage {key} is listed but never used")
                 (numel,) = struct.unpack("<q", f.read(8))
                 if numel != ref.numel:
-                    raise LegacyPickleError(f"storage {key}: {numel} elements, expected {ref.numel}")
+                    raise LegacyPickleError(
+                        f"storage {key}: {numel} elements, expected {ref.numel}"
+                    )
                 nbytes = numel * torch.empty((), dtype=ref.dtype).element_size()
                 data = f.read(nbytes)
                 if len(data) != nbytes:
@@ -258,10 +267,11 @@ def module_state_dict(record: ModuleRecord, prefix: str = "") -> OrderedDict[str
     if not isinstance(record, ModuleRecord):
         raise LegacyPickleError(f"expected a pickled module, got {type(record).__name__}")
     state = getattr(record, "state", {})
+    skip = set(state.get("_non_persistent_buffers_set") or ())
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for group in ("_parameters", "_buffers"):
         for name, value in (state.get(group) or {}).items():
-            if value is not None:
+            if value is not None and not (group == "_buffers" and name in skip):
                 if not isinstance(value, torch.Tensor):
                     raise LegacyPickleError(f"{prefix}{name} is not a tensor")
                 out[prefix + name] = value

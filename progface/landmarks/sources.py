@@ -270,7 +270,9 @@ class Dlib68Source:
             raise ImportError(DLIB_MISSING) from err
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.predictor = dlib.shape_predictor(
+            face_recognition_models.pose_predictor_model_location()
+        )
         self.renderer = LandmarkHeatmaps(sigma=sigma)
         self.detect_size = detect_size
         self.fallback_box = fallback_box

@@ -38,6 +38,7 @@ __all__ = [
     "FAN_DISTILLED_SHIPPED",
     "PFSR_FAN_CHECKPOINT",
     "check_state_dict",
+    "import_fan4",
     "import_fan_distilled",
     "load_fan4",
     "load_fan4_state_dict",
@@ -223,9 +224,20 @@ def load_fan4_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+def import_fan4(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Convert face-alignment's FAN-4 weights (``.pth.tar`` or TorchScript ``.zip``) to
+    safetensors ``dst``, checking every key and shape."""
+    from progface.landmarks.fan import FAN
+
+    state = load_fan4_state_dict(src)
+    check_state_dict(state, FAN(), src)
+    config = {**FAN4_CONFIG, "source_file": Path(src).name, "source_sha256": sha256_of(src)}
+    return save_safetensors(state, dst, config)
+
+
 def _is_torchscript(path: Path) -> bool:
     with zipfile.ZipFile(path) as zf:
-        return any(n.endswith("/constants.pkl") or n.split("/")[-2:-1] == ["code"] for n in zf.namelist())
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
 
 
 def load_fan4(weights: str | os.PathLike[str] | None = None) -> nn.Module:

@@ -59,5 +59,7 @@ def nme(
     elif norm == "inter_ocular":
         d = inter_ocular_distance(target.float())
     else:
-        raise ValueError(f"unknown normalisation {norm!r}; choose one of {', '.join(NORMALISATIONS)}")
+        raise ValueError(
+            f"unknown normalisation {norm!r}; choose one of {', '.join(NORMALISATIONS)}"
+        )
     return err / d

@@ -159,11 +159,13 @@ class DistillRecipe:
             terms["hint_mse"] = hint
             loss = loss + opt.hint_weight * hint
         if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"distillation loss is {float(loss.detach())} at iteration {iteration}")
+            raise FloatingPointError(
+                f"distillation loss is {float(loss.detach())} at iteration {iteration}"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {k: float(v) for k, v in terms.items()} | {"size": float(size)}
+        return {k: float(v.detach()) for k, v in terms.items()} | {"size": float(size)}
 
     @torch.no_grad()
     def evaluate(
@@ -184,5 +186,9 @@ class DistillRecipe:
         from progface.landmarks.weights_io import FAN_DISTILLED_CONFIG
 
         options = asdict(self.options)
-        config = {**FAN_DISTILLED_CONFIG, "distillation": options, "trained_at": list(self.options.sizes)}
+        config = {
+            **FAN_DISTILLED_CONFIG,
+            "distillation": options,
+            "trained_at": list(self.options.sizes),
+        }
         return dict(self.student.state_dict()), config

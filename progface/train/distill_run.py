@@ -18,81 +18,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from progface.landmarks.data import LandmarkFaces
 from progface.train.distill import DistillRecipe
 
-__all__ = ["LandmarkFaces", "load_landmark_faces", "run_distillation"]
-
-EXCLUDED_SOURCES = ("none", "dlib_fallback_box")
-
-
-@dataclass
-class LandmarkFaces:
-    """Faces and their landmarks in memory: ``images`` uint8 [N, 3, S, S], ``points`` float
-    [N, 68, 2] (S-px frame), ``names``, and each row's ``sources`` (gt_300w, dlib_det, ...)."""
-
-    images: torch.Tensor
-    points: torch.Tensor
-    names: list[str]
-    sources: list[str]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def batch(self, index: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-        index = torch.as_tensor(index, dtype=torch.long)
-        return {"hr": self.images[index].float() / 255, "landmarks": self.points[index]}
-
-    def float_images(self) -> torch.Tensor:
-        return self.images.float() / 255
-
-
-def load_landmark_faces(
-    folders: Sequence[str | Path],
-    size: int = 128,
-    exclude_sources: Sequence[str] = EXCLUDED_SOURCES,
-    limit: int | None = None,
-) -> LandmarkFaces:
-    """Read every labelled face of ``folders`` (``landmarks68.csv`` in each), resized to
-    ``size`` px when needed (points moved with it). Rows whose ``landmarks_from`` is in
-    ``exclude_sources`` are skipped (``none``: no landmarks; ``dlib_fallback_box``: the
-    predictor ran without a detection and is often wrong)."""
-    from progface.data.images import load_image
-    from progface.data.landmarks_io import read_landmarks_csv
-    from progface.landmarks.evaluate import resize_faces
-    from progface.landmarks.heatmaps import rescale_points
-
-    images, points, names, sources = [], [], [], []
-    for folder in folders:
-        folder = Path(folder)
-        table = read_landmarks_csv(folder / "landmarks68.csv")
-        for name in sorted(table):
-            record = table[name]
-            if record.source in exclude_sources:
-                continue
-            img = load_image(folder / name).unsqueeze(0)
-            pts = torch.from_numpy(record.points).float().unsqueeze(0)
-            h, w = img.shape[-2:]
-            if h != w:
-                raise ValueError(f"{folder / name}: square faces expected, got {w}x{h}")
-            if h != size:
-                pts = rescale_points(pts, h, size)
-                img = resize_faces(img, size)
-            images.append((img[0] * 255).round().to(torch.uint8))
-            points.append(pts[0])
-            names.append(f"{folder.name}/{name}")
-            sources.append(record.source)
-            if limit is not None and len(names) >= limit:
-                break
-    if not names:
-        raise ValueError(f"no labelled faces in {', '.join(str(f) for f in folders)}")
-    return LandmarkFaces(torch.stack(images), torch.stack(points), names, sources)
+__all__ = ["run_distillation"]
 
 
 def _batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> torch.Tensor:
@@ -125,7 +59,9 @@ def _load_checkpoint(recipe: DistillRecipe, path: Path) -> dict[str, Any]:
     tensors, meta = load_safetensors(path)
     for name, model in recipe.models().items():
         prefix = f"model.{name}."
-        model.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        model.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -211,7 +147,9 @@ def run_distillation(
             if improved:
                 best = scores[select_on]
                 tensors, config = recipe.export()
-                save_safetensors(tensors, out / "best.safetensors", config | {"iteration": done, **scores})
+                save_safetensors(
+                    tensors, out / "best.safetensors", config | {"iteration": done, **scores}
+                )
             for name, faces in (report or {}).items():
                 more = recipe.evaluate(faces.float_images(), faces.points, recipe.options.sizes)
                 scores.update({f"{name}/{k}": v for k, v in more.items()})
