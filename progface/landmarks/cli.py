@@ -52,6 +52,10 @@ def build_source(name: str, weights: str | None, device: str):
     help="Folder of faces (with landmarks68.csv for the landmarks teacher); repeatable.",
 )  # fmt: skip
 @click.option("--val", "val_dir", type=click.Path(path_type=str), help="Labelled faces for NME.")
+@click.option(
+    "--report", "report_dirs", multiple=True, type=click.Path(path_type=str),
+    help="More labelled folders evaluated with --val and logged, never used to select; repeatable.",
+)  # fmt: skip
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Run folder.")
 @click.option("--iterations", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -61,6 +65,11 @@ def build_source(name: str, weights: str | None, device: str):
 @click.option("--sigma", type=float, default=1.5, show_default=True, help="Gaussian px at 64 px.")
 @click.option("--hint-weight", type=float, default=0.0, show_default=True, help="FitNets hint.")
 @click.option("--no-augment", is_flag=True, help="No flip/rotation/zoom/shift.")
+@click.option("--lr-decay-at", type=click.IntRange(min=0), default=0, help="Iteration of lr x0.1.")
+@click.option("--fg-weight", type=float, default=0.0, show_default=True,
+              help="Warm-up weight of pixels near landmarks (0: plain MSE throughout).")  # fmt: skip
+@click.option("--fg-until", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Iterations of the weighted warm-up.")  # fmt: skip
 @click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--val-limit", type=click.IntRange(min=1), default=300, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True)
@@ -71,9 +80,10 @@ def build_source(name: str, weights: str | None, device: str):
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
 @friendly_errors
-def distill(teacher, teacher_weights, train_dirs, val_dir, out, iterations, batch_size, lr,
-            sizes, size_probs, sigma, hint_weight, no_augment, val_every, val_limit,
-            checkpoint_every, seed, threads, device, resume):  # fmt: skip
+def distill(teacher, teacher_weights, train_dirs, val_dir, report_dirs, out, iterations,
+            batch_size, lr, sizes, size_probs, sigma, hint_weight, no_augment, lr_decay_at,
+            fg_weight, fg_until, val_every, val_limit, checkpoint_every, seed, threads, device,
+            resume):  # fmt: skip
     """Train the distilled FAN (321,412 parameters) from a teacher heatmap source.
 
     The student regresses the teacher's heatmaps with MSE (Adam, lr 1e-4, batch 16, as the
@@ -96,7 +106,8 @@ def distill(teacher, teacher_weights, train_dirs, val_dir, out, iterations, batc
     augment = {} if not no_augment else {"flip": False, "max_angle_deg": 0.0, "max_scale": 0.0, "max_shift": 0.0}  # fmt: skip
     options = DistillOptions(
         teacher=teacher, iterations=iterations, lr=lr, batch_size=batch_size, sizes=sizes_t,
-        size_probs=probs_t, sigma=sigma, hint_weight=hint_weight, seed=seed, **augment,
+        size_probs=probs_t, sigma=sigma, hint_weight=hint_weight, lr_decay_at=lr_decay_at,
+        fg_weight=fg_weight, fg_until=fg_until, seed=seed, **augment,
     )  # fmt: skip
     if teacher == "landmarks":
         from progface.landmarks.sources import LandmarkHeatmaps
@@ -109,11 +120,12 @@ def distill(teacher, teacher_weights, train_dirs, val_dir, out, iterations, batc
     click.echo(f"loading faces from {', '.join(train_dirs)}", err=True)
     train = load_landmark_faces(train_dirs, require_labels=labels)
     val = load_landmark_faces([val_dir], limit=val_limit) if val_dir else None
+    report = {Path(d).name: load_landmark_faces([d]) for d in report_dirs}
     click.echo(f"{len(train)} training faces; {len(val) if val else 0} validation faces", err=True)
     recipe = DistillRecipe(options, source, device=dev)
     run = run_distillation(
         recipe, train, val, out, val_every=val_every, checkpoint_every=checkpoint_every,
-        resume=resume, progress=sys.stderr.isatty() or None,
+        report=report, resume=resume, progress=sys.stderr.isatty() or None,
     )  # fmt: skip
     click.echo(f"wrote {run}/best.safetensors and {run}/last.safetensors")
 
