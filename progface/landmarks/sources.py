@@ -246,6 +246,29 @@ DLIB_MISSING = (
 )
 
 
+def _import_dlib():
+    try:
+        import dlib
+    except ImportError as err:
+        raise ImportError(DLIB_MISSING) from err
+    return dlib
+
+
+def dlib_model_path() -> Path:
+    """dlib's 68-point model inside the face-recognition-models package. The package is located
+    without importing it: its ``__init__`` needs ``pkg_resources``, gone from new setuptools."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(DLIB_MISSING)
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "models" / "shape_predictor_68_face_landmarks.dat"
+        if path.is_file():
+            return path
+    raise ImportError(f"{DLIB_MISSING}; shape_predictor_68_face_landmarks.dat was not found")
+
+
 class Dlib68Source:
     """dlib's 68-point shape predictor, rendered as Gaussian heatmaps (not differentiable).
 
@@ -263,16 +286,9 @@ class Dlib68Source:
         detect_size: int = 256,
         fallback_box: tuple[float, float, float, float] = (0.12, 0.2, 0.88, 0.96),
     ) -> None:
-        try:
-            import dlib
-            import face_recognition_models
-        except ImportError as err:
-            raise ImportError(DLIB_MISSING) from err
-        self._dlib = dlib
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(
-            face_recognition_models.pose_predictor_model_location()
-        )
+        self._dlib = _import_dlib()
+        self.detector = self._dlib.get_frontal_face_detector()
+        self.predictor = self._dlib.shape_predictor(str(dlib_model_path()))
         self.renderer = LandmarkHeatmaps(sigma=sigma)
         self.detect_size = detect_size
         self.fallback_box = fallback_box

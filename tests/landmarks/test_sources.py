@@ -110,7 +110,12 @@ def test_dlib68_missing_extra_gives_a_clear_message(monkeypatch):
 
 def test_dlib68_finds_landmarks_on_a_real_face(pfsr_checkpoint):
     pytest.importorskip("dlib", reason="dlib not installed (pip install 'progface[dlib]')")
-    pytest.importorskip("face_recognition_models", reason="face-recognition-models not installed")
+    from progface.landmarks.sources import dlib_model_path
+
+    try:
+        dlib_model_path()
+    except ImportError:
+        pytest.skip("face-recognition-models not installed")
     from progface.landmarks.data import load_landmark_faces
 
     faces = load_landmark_faces(
