@@ -23,12 +23,14 @@ from progface import plugins
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic
 from progface.inputs import load_face, scan_folder
+from progface.metrics.protocols import (
+    PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
+)
 from progface.runtime import load_method, pick_device, run_facts
 from progface.weights import WeightsError
 
 PROTOCOLS = ("standard", "pfsr")
 DEFAULT_METRICS = ("psnr", "ssim", "ms-ssim")
-PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; means use this cap
 
 
 @dataclass
@@ -75,8 +77,8 @@ def _mean(values: list[float]) -> float:
 
 def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
     """HR and LR tensors of every readable face, and the skipped files with reasons."""
-    paths, others = scan_folder(data)
-    skipped = [{"file": str(p), "reason": why} for p, why in others]
+    paths = scan_folder(data)[0]  # other files (csv, txt) are not faces: not reported
+    skipped: list[dict[str, str]] = []
     names, hr, lr = [], [], []
     for path in tqdm(paths, desc="loading faces", unit="img", disable=not progress):
         if limit is not None and len(names) >= limit:

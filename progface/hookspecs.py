@@ -51,5 +51,10 @@ def register_datasets(register):
 
 
 @hookspec
+def register_recipes(register):
+    """Register training recipes for ``progface train``: ``register(RecipeSpec(...))``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands to the ``progface`` group: ``cli.add_command(...)``."""

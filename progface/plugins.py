@@ -21,6 +21,7 @@ DEFAULT_PLUGINS = (
     "progface.builtin.classical",
     "progface.builtin.metrics",
     "progface.builtin.datasets",
+    "progface.builtin.paper",
     "progface.builtin.landmarks",
 )
 ENTRY_POINT_GROUP = "progface"

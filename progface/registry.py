@@ -95,6 +95,24 @@ class DatasetSpec:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class RecipeSpec:
+    """A training recipe for ``progface train`` (see :mod:`progface.train.loop`).
+
+    ``build(config, ctx, **objects)`` returns a ``Recipe`` (models, optimisers, one training
+    step); ``options`` is the dataclass of the recipe's ``[options]`` config section and
+    ``presets`` maps preset names to nested config overrides (``{"options": {...}}``).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    options: type
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
 SPEC_KINDS: dict[str, type] = {
     "generators": GeneratorSpec,
     "methods": MethodSpec,
@@ -102,6 +120,7 @@ SPEC_KINDS: dict[str, type] = {
     "losses": LossSpec,
     "metrics": MetricSpec,
     "datasets": DatasetSpec,
+    "recipes": RecipeSpec,
 }
 
 S = TypeVar("S")

@@ -80,7 +80,7 @@ def upscale_folder(
             sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
             for (path, lr_img), sr_img, bic_img in zip(chunk, sr, bic):
                 sr_path = save_atomic(to_pil(sr_img), out / "sr" / names[path])
-                panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", method])
+                panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", f"SR ({method})"])
                 cmp_path = save_atomic(panel, out / "compare" / names[path])
                 entries.append(
                     {"input": str(path), "status": "written", "sr": str(sr_path),

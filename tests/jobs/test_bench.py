@@ -39,7 +39,9 @@ def test_bench_outputs_and_pil_parity(hr_folder, tmp_path):
     for method, mode in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)):
         ref = np.mean([_pil_psnr(hr_folder / f"f{i}.png", mode) for i in range(5)])
         assert summary["methods"][method]["psnr"] == pytest.approx(ref, abs=0.05)
-        per_image = [float(r["value"]) for r in rows if r["method"] == method and r["metric"] == "psnr"]
+        per_image = [
+            float(r["value"]) for r in rows if r["method"] == method and r["metric"] == "psnr"
+        ]
         assert np.mean(per_image) == pytest.approx(summary["methods"][method]["psnr"])
     fig = Image.open(out / "comparison.png")
     assert fig.size == (4 * 128 + 3 * 2, 14 + 5 * 128 + 4 * 2)
@@ -64,7 +66,10 @@ def test_limit_and_batch_size_do_not_change_standard_results(hr_folder):
     ("args", "message"),
     [
         (["--methods", "bilinaer"], "unknown method 'bilinaer'; did you mean 'bilinear'"),
-        (["--methods", "bilinear", "--metrics", "psrn"], "unknown metric 'psrn'; did you mean 'psnr'"),
+        (
+            ["--methods", "bilinear", "--metrics", "psrn"],
+            "unknown metric 'psrn'; did you mean 'psnr'",
+        ),
         (["--methods", "bilinear", "--weights", "vdsr=x.safetensors"], "not in --methods"),
     ],
 )

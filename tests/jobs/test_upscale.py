@@ -21,7 +21,12 @@ def test_mixed_folder_writes_good_faces_and_reports_the_rest(face_folder, tmp_pa
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["upscale", str(face_folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (out / "sr").iterdir()) == ["a.png", "b.png", "gray.png", "wide.png"]
+    assert sorted(p.name for p in (out / "sr").iterdir()) == [
+        "a.png",
+        "b.png",
+        "gray.png",
+        "wide.png",
+    ]
     for name in ("a", "b", "gray", "wide"):
         assert Image.open(out / "sr" / f"{name}.png").size == (128, 128)
         assert Image.open(out / "compare" / f"{name}.png").size == (3 * 128 + 2 * 2, 14 + 128)

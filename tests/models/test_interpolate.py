@@ -8,7 +8,9 @@ from PIL import Image
 from progface.models.interpolate import Interpolate
 
 
-@pytest.mark.parametrize(("mode", "pil"), [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)])
+@pytest.mark.parametrize(
+    ("mode", "pil"), [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)]
+)
 def test_matches_pil_upsampling(mode, pil):
     rng = np.random.default_rng(0)
     lr = (rng.random((16, 16, 3)) * 255).astype(np.uint8)

@@ -1,0 +1,128 @@
+"""Built-in plugin: the paper's method (Kim et al., BMVC 2019).
+
+Registers the generator ``progressive``, the method ``ours`` (step 3, alpha 1), the losses, the
+training recipe ``progressive`` and the commands ``train`` and ``weights import``.
+"""
+
+from __future__ import annotations
+
+from progface.hookspecs import hookimpl
+from progface.registry import GeneratorSpec, LossSpec, MethodSpec, RecipeSpec
+from progface.weights import WeightSpec
+
+OURS_WEIGHTS = WeightSpec(
+    filename="pfsr_generator_celeba.safetensors",
+    url="",  # not trained yet: train with `progface train` or import the authors' .ckpt
+    sha256="",
+    licence="MIT (progface-trained on CelebA; research use of the data)",
+    config={"architecture": "progressive-generator", "step": 3, "alpha": 1.0},
+)
+GENERATOR_PARAMETERS = 8_969_097
+
+
+def _build_generator(**config):
+    from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator
+
+    return ProgressiveGenerator(config=ProgressiveConfig(**config) if config else None)
+
+
+def load_ours(weights=None, device="cpu"):
+    """``ProgressiveSR`` at step 3, alpha 1 with the generator weights at ``weights``."""
+    from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator, ProgressiveSR
+    from progface.weights import WeightsError, load_safetensors, resolve
+
+    path = resolve(OURS_WEIGHTS, weights)
+    tensors, config = load_safetensors(path)
+    if config.get("architecture", "progressive-generator") != "progressive-generator":
+        raise WeightsError(
+            f"{path}: holds {config['architecture']!r}, not the progressive generator"
+        )
+    if int(config.get("step", 3)) != 3:
+        raise WeightsError(
+            f"{path}: the generator was trained up to step {config['step']} "
+            f"({16 * 2 ** int(config['step'])} px); method 'ours' needs step 3 (128 px)"
+        )
+    arch = ProgressiveConfig(channels=tuple(config.get("channels", (512, 256, 128, 64))))
+    generator = ProgressiveGenerator(config=arch)
+    expected = generator.state_dict()
+    if set(tensors) != set(expected):
+        missing, unexpected = set(expected) - set(tensors), set(tensors) - set(expected)
+        raise WeightsError(
+            f"{path}: not progressive-generator weights (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]})"
+        )
+    generator.load_state_dict(tensors, strict=True)
+    return ProgressiveSR(generator, step=3, alpha=1.0).to(device).eval()
+
+
+@hookimpl
+def register_generators(register):
+    register(GeneratorSpec(
+        name="progressive", build=_build_generator,
+        description="progressive face SR generator (3 steps, 16 -> 32/64/128 px)",
+    ))  # fmt: skip
+
+
+@hookimpl
+def register_methods(register):
+    register(MethodSpec(
+        name="ours", load=load_ours, weights=OURS_WEIGHTS, generator="progressive",
+        description="Progressive Face SR (BMVC 2019): generator at step 3, alpha 1",
+        count_parameters=lambda: GENERATOR_PARAMETERS, aliases=("pfsr",),
+    ))  # fmt: skip
+
+
+def _loss(name, factory_path, description):
+    def build(**options):
+        module_name, attr = factory_path.rsplit(":", 1)
+        from importlib import import_module
+
+        return getattr(import_module(module_name), attr)(**options)
+
+    return LossSpec(name=name, build=build, description=description)
+
+
+@hookimpl
+def register_losses(register):
+    for spec in (
+        _loss("pixel", "progface.losses.pixel:PixelLoss", "L1 or MSE pixel loss (kind=l1|mse)"),
+        _loss("perceptual", "progface.losses.perceptual:PerceptualLoss",
+              "sum of VGG16 feature MSEs (relu1_2..relu4_3), timm vgg16"),
+        _loss("wgan-gp", "progface.losses.adversarial:WGANGPDiscriminatorLoss",
+              "critic loss: WGAN with gradient penalty 10 and drift 0.001"),
+        _loss("wgan", "progface.losses.adversarial:WGANGeneratorLoss",
+              "generator adversarial loss -mean D(fake)"),
+        _loss("heatmap", "progface.losses.heatmap:HeatmapLoss",
+              "MSE of min-max normalised landmark heatmaps (source=...)"),
+        _loss("attention", "progface.losses.attention:AttentionLoss",
+              "facial attention loss: max-heatmap weighted L1 (source=...)"),
+    ):  # fmt: skip
+        register(spec)
+
+
+def _build_recipe(cfg, ctx, **objects):
+    from progface.train.progressive import build
+
+    return build(cfg, ctx, **objects)
+
+
+def _recipe_spec() -> RecipeSpec:
+    from progface.train.progressive import PRESETS, ProgressiveOptions
+
+    return RecipeSpec(
+        name="progressive", build=_build_recipe, options=ProgressiveOptions, presets=PRESETS,
+        description="the paper's progressive GAN training with attention and heatmap losses",
+    )  # fmt: skip
+
+
+@hookimpl
+def register_recipes(register):
+    register(_recipe_spec())
+
+
+@hookimpl
+def register_commands(cli):
+    from progface.train.cli import import_command, train
+
+    cli.add_command(train)
+    cli.commands["weights"].add_command(import_command)

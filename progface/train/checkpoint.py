@@ -1,0 +1,158 @@
+"""Training checkpoints as safetensors: every model, optimiser, RNG state and counter.
+
+One file per checkpoint. Tensors are named ``model.<name>.<key>``, ``optim.<name>.<idx>.<key>``
+and ``rng.<rank>.<generator>``; everything else (iteration, the recipe's counters, optimiser
+hyper-parameters, Python's RNG state, the resolved config) is JSON in the metadata. Nothing is
+unpickled on load.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from progface.weights import WeightsError, load_safetensors, save_safetensors
+
+CHECKPOINT_GLOB = "ckpt_*.safetensors"
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"ckpt_{iteration:08d}.safetensors"
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """This process's RNG states: tensors (torch, numpy, cuda) and JSON (python)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    tensors = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(keys.astype(np.int64)),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["cuda"] = torch.cuda.get_rng_state()
+    py = random.getstate()
+    facts = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+    }
+    return tensors, facts
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["torch"])
+    if "cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["cuda"])
+    kind, pos, has_gauss, gauss = facts["numpy"]
+    np.random.set_state((kind, tensors["numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, state, gauss_next = facts["python"]
+    random.setstate((version, tuple(state), gauss_next))
+
+
+def _split_optimizer(opt: torch.optim.Optimizer, prefix: str):
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _join_optimizer(tensors: dict[str, torch.Tensor], facts: dict, prefix: str) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            idx, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+    for name, value in facts["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": facts["param_groups"]}
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    models: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    iteration: int,
+    recipe_state: dict[str, Any],
+    config: dict[str, Any],
+    rng: list[tuple[dict[str, torch.Tensor], dict[str, Any]]],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write one checkpoint atomically. ``rng`` holds one (tensors, facts) pair per rank."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {
+        "format": "progface-train-checkpoint/1",
+        "iteration": iteration,
+        "recipe_state": recipe_state,
+        "config": config,
+        "optimizers": {},
+        "rng": [],
+        **(extra or {}),
+    }
+    for name, model in models.items():
+        for key, value in model.state_dict().items():
+            tensors[f"model.{name}.{key}"] = value
+    for name, opt in optimizers.items():
+        t, facts = _split_optimizer(opt, f"optim.{name}")
+        tensors.update(t)
+        meta["optimizers"][name] = facts
+    for rank, (t, facts) in enumerate(rng):
+        tensors.update({f"rng.{rank}.{k}": v for k, v in t.items()})
+        meta["rng"].append(facts)
+    return save_safetensors(tensors, path, meta)
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    models: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    rank: int = 0,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
+    """Restore models, optimisers and (for ``rank``) the RNG; returns the metadata."""
+    tensors, meta = load_safetensors(path)
+    if meta.get("format") != "progface-train-checkpoint/1":
+        raise WeightsError(f"{path}: not a progface training checkpoint")
+    for name, model in models.items():
+        prefix = f"model.{name}."
+        sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        missing, unexpected = set(model.state_dict()) - set(sd), set(sd) - set(model.state_dict())
+        if missing or unexpected:
+            raise WeightsError(
+                f"{path}: model {name!r} does not match the checkpoint "
+                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+            )
+        model.load_state_dict(sd, strict=True)
+    for name, opt in optimizers.items():
+        if name not in meta["optimizers"]:
+            raise WeightsError(f"{path}: no state for optimiser {name!r}")
+        opt.load_state_dict(_join_optimizer(tensors, meta["optimizers"][name], f"optim.{name}"))
+    if restore_rng and rank < len(meta["rng"]):
+        prefix = f"rng.{rank}."
+        rng = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        set_rng_state(rng, meta["rng"][rank])
+    return meta
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint with the highest iteration in ``folder`` (None when there is none)."""
+    found = sorted(Path(folder).glob(CHECKPOINT_GLOB))
+    return found[-1] if found else None
+
+
+def prune_checkpoints(folder: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (``keep`` 0: keep all)."""
+    if keep <= 0:
+        return
+    for old in sorted(Path(folder).glob(CHECKPOINT_GLOB))[:-keep]:
+        old.unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""``progface train`` (any registered recipe) and ``progface weights import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from progface.cli import friendly_errors
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--recipe", help="Registered recipe (default: the config's, else progressive).")
+@click.option("--preset", help="A preset of the recipe, e.g. paper or table2-full.")
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of HR training faces.")
+@click.option("--val", type=click.Path(path_type=Path), help="Folder of HR validation faces.")
+@click.option("--perceptual-weights", type=click.Path(path_type=Path),
+              help="torchvision's vgg16-397923af.pth (progressive recipe).")  # fmt: skip
+@click.option("--heatmap-source", help="Registered heatmap source (progressive recipe).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set loop.batch_size=8 (repeatable).")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@friendly_errors
+def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_source,
+          overrides, resume):  # fmt: skip
+    """Train a recipe; runs data-parallel under torchrun (e.g. torchrun --nproc_per_node=4 -m
+    progface train run.toml)."""
+    from progface.train.config import ConfigError, load_config
+    from progface.train.loop import train as run
+
+    sets = list(overrides)
+    if config is None and resume and out is not None and (out / "config.toml").is_file():
+        config = out / "config.toml"  # continue with the run's own resolved config
+    for key, value in (("out", out), ("data.train", data), ("data.val", val),
+                       ("options.perceptual_weights", perceptual_weights),
+                       ("options.heatmap_source", heatmap_source)):  # fmt: skip
+        if value is not None:
+            sets.insert(0, f"{key}={_quote(str(value))}")
+    try:
+        cfg = load_config(config, sets, recipe=recipe, preset=preset)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    folder = run(cfg, resume=resume)
+    click.echo(f"run folder: {folder}", err=True)
+
+
+def _quote(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+@click.command(name="import")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "dst", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .safetensors (default: beside SRC).")  # fmt: skip
+@click.option("--kind", default="auto", show_default=True,
+              help="What SRC is: auto, or one of the importers (generator, ...).")  # fmt: skip
+@friendly_errors
+def import_command(src, dst, kind):
+    """Convert an authors' checkpoint to safetensors without executing pickle code."""
+    from progface.importers import import_weights
+    from progface.weights import load_safetensors
+
+    path = import_weights(src, dst, kind)
+    tensors, config = load_safetensors(path)
+    click.echo(f"wrote {path} ({len(tensors)} tensors; {config.get('architecture', kind)})")

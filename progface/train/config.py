@@ -1,0 +1,280 @@
+"""Training configuration: TOML file -> dataclasses, ``--set key=value`` overrides, presets.
+
+A run is described by one :class:`TrainConfig`. Its values come, in this order (later wins),
+from the dataclass defaults, the recipe's preset, the TOML file and the ``--set`` overrides::
+
+    recipe = "progressive"       # a registered recipe (progface.registry.RecipeSpec)
+    preset = "default"           # one of the recipe's presets
+    out = "runs/celeba"          # run folder
+    seed = 0
+
+    [data]
+    train = "/data/faces/train/celeba"
+    val = "/data/faces/val/celeba_heldout_ids"
+
+    [loop]
+    batch_size = 16
+
+    [options]                    # the recipe's own dataclass (e.g. ProgressiveOptions)
+    iterations = [50000, 50000, 100000]
+
+Unknown keys and wrong types are errors that name the key (and the closest known keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    """Where the faces come from (``FaceFolder`` items: hr, x64, x32, lr in [0, 1])."""
+
+    train: str = ""  # folder of HR faces
+    val: str = ""  # folder of held-out HR faces ("" = no validation)
+    crop: str = "none"  # crop policy of the images: none (already square), center, celeba
+    limit: int = 0  # use only the first N training faces (0 = all)
+    val_limit: int = 100  # validate on the first N faces
+    quantize: bool = True  # round every stage of the LR chain to 1/255 (PIL parity)
+    workers: int = 2  # DataLoader worker processes per rank
+
+
+@dataclass
+class LoopConfig:
+    """The generic loop (``progface.train.loop``)."""
+
+    batch_size: int = 16  # per process
+    log_every: int = 50  # iterations between metrics-log lines (mean of the loss terms)
+    val_every: int = 5000  # iterations between validation + sample grid (0 = only at the end)
+    checkpoint_every: int = 5000  # iterations between checkpoints (0 = only at the end)
+    keep_checkpoints: int = 3  # newest checkpoints kept (0 = all)
+    grid_faces: int = 8  # rows in the sample grid
+    device: str = "auto"  # auto, cpu, cuda
+    bf16: bool = False  # bfloat16 autocast for forward passes
+    channels_last: bool = False  # channels_last memory format for models and images
+    threads: int = 0  # torch.set_num_threads (0 = leave torch's default)
+    progress: bool = True  # tqdm bar on a terminal, log lines otherwise
+
+
+@dataclass
+class TrainConfig:
+    """One training run."""
+
+    recipe: str = "progressive"
+    preset: str = "default"
+    out: str = "runs/progface"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    options: Any = None  # the recipe's options dataclass
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (``8``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``); bare words are strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"loop.batch_size=8"`` -> ``(["loop", "batch_size"], 8)``."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. loop.batch_size=8), got {item!r}")
+    return [k.strip() for k in key.strip().split(".")], parse_value(value.strip())
+
+
+def set_dotted(tree: dict, keys: list[str], value: Any) -> None:
+    for k in keys[:-1]:
+        node = tree.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(keys)}: {k!r} is a value, not a section")
+        tree = node
+    tree[keys[-1]] = value
+
+
+def merge(base: dict, update: Mapping) -> dict:
+    """Recursive dict merge (``update`` wins); returns a new dict."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# --- dict <-> dataclasses ------------------------------------------------------------------
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclasses -> plain dicts/lists (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a {hint}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if type(value) is not hint:
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: Mapping, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=2, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(where + c) for c in close)}?" if close else ""
+            raise ConfigError(f"unknown config key {where + key!r}{hint}")
+    kwargs = {}
+    for name in names:
+        if name not in data:
+            continue
+        hint, value = hints[name], data[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where + name}: expected a table, got {value!r}")
+            kwargs[name] = from_dict(hint, value, f"{where}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, where + name)
+    return cls(**kwargs)
+
+
+# --- TOML ------------------------------------------------------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if v is None:
+        raise ConfigError("TOML has no null; use a default value instead of None")
+    raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def to_toml(tree: Mapping, prefix: str = "") -> str:
+    """Nested dicts of scalars and lists -> TOML text (tables after plain keys)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in tree.items() if not isinstance(v, Mapping)]
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            name = f"{prefix}{k}"
+            lines += ["", f"[{name}]", to_toml(v, name + ".").rstrip("\n")]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML ({err})") from None
+
+
+# --- resolution ------------------------------------------------------------------------------
+
+
+def resolve(raw: Mapping, spec: Any) -> TrainConfig:
+    """Defaults <- preset <- ``raw`` for recipe ``spec`` (a RecipeSpec) -> TrainConfig."""
+    preset = raw.get("preset", "default")
+    if preset != "default" and preset not in spec.presets:
+        known = ", ".join(["default", *spec.presets])
+        raise ConfigError(f"recipe {spec.name!r} has no preset {preset!r} (known: {known})")
+    defaults = to_dict(TrainConfig(recipe=spec.name, options=spec.options()))
+    tree = merge(merge(defaults, spec.presets.get(preset, {})), raw)
+    tree["recipe"] = spec.name
+    options = tree.pop("options")
+    cfg = from_dict(TrainConfig, tree)
+    cfg.options = from_dict(spec.options, options, "options.")
+    return cfg
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    recipe: str | None = None,
+    preset: str | None = None,
+    spec: Any = None,
+) -> TrainConfig:
+    """Read a TOML file (optional), apply ``--set`` overrides and resolve the recipe's options.
+
+    ``spec`` (a RecipeSpec) skips the registry lookup, e.g. for a recipe defined in a script.
+    """
+    raw = read_toml(path) if path is not None else {}
+    if recipe is not None:
+        raw["recipe"] = recipe
+    if preset is not None:
+        raw["preset"] = preset
+    for item in overrides:
+        keys, value = parse_override(item)
+        set_dotted(raw, keys, value)
+    if spec is None:
+        from progface import plugins
+
+        spec = plugins.get("recipes", raw.get("recipe", TrainConfig.recipe))
+    return resolve(raw, spec)
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    """The resolved config as a plain dict (what the run folder and checkpoints record)."""
+    return to_dict(cfg)

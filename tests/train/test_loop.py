@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from progface.train.checkpoint import latest_checkpoint
+from progface.train.config import load_config
+from progface.train.loop import InfiniteBatchSampler, NonFiniteLossError, train
+from progface.weights import load_safetensors
+from tests.train.toy_recipe import TOY_SPEC, ToyDataset
+
+
+def _cfg(out, *extra):
+    return load_config(
+        overrides=[f"out={str(out)!r}".replace("'", '"'), "loop.batch_size=3", "data.workers=0",
+                   "loop.log_every=1", "loop.progress=false", "loop.val_every=2",
+                   "loop.checkpoint_every=2", "loop.keep_checkpoints=0", *extra],
+        spec=TOY_SPEC,
+    )  # fmt: skip
+
+
+def _params(run):
+    tensors, meta = load_safetensors(latest_checkpoint(run / "checkpoints"))
+    return tensors, meta
+
+
+def test_resume_is_bit_exact(tmp_path):
+    data = ToyDataset()
+    train(_cfg(tmp_path / "straight", "options.iterations=6"), spec=TOY_SPEC, train_data=data)
+    train(_cfg(tmp_path / "split", "options.iterations=3"), spec=TOY_SPEC, train_data=data)
+    train(_cfg(tmp_path / "split", "options.iterations=6"), spec=TOY_SPEC, train_data=data,
+          resume=True)  # fmt: skip
+    a, meta_a = _params(tmp_path / "straight")
+    b, meta_b = _params(tmp_path / "split")
+    assert meta_a["iteration"] == meta_b["iteration"] == 6
+    assert meta_a["recipe_state"] == meta_b["recipe_state"] == {"seen": 6}
+    assert a.keys() == b.keys()
+    for k in a:
+        if not k.startswith("rng."):
+            assert torch.equal(a[k], b[k]), k
+    assert torch.equal(a["rng.0.torch"], b["rng.0.torch"])
+    lines = [
+        json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["iteration"] for r in lines if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "straight" / "samples" / "iter_00000006.png").is_file()
+    assert (tmp_path / "straight" / "config.toml").is_file()
+
+
+def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
+    data = ToyDataset()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(_cfg(tmp_path / "r", "options.iterations=2"), spec=TOY_SPEC, train_data=data,
+              resume=True)  # fmt: skip
+    train(_cfg(tmp_path / "r", "options.iterations=2"), spec=TOY_SPEC, train_data=data)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(_cfg(tmp_path / "r", "options.iterations=2"), spec=TOY_SPEC, train_data=data)
+
+
+def test_nan_stops_naming_term_and_keeps_last_checkpoint(tmp_path):
+    run = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match=r"'l1' is nan at iteration 3"):
+        train(_cfg(run, "options.iterations=6", "options.nan_at=3"), spec=TOY_SPEC,
+              train_data=ToyDataset())  # fmt: skip
+    assert latest_checkpoint(run / "checkpoints").name == "ckpt_00000002.safetensors"
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["kind"] == "error" and last["term"] == "l1" and last["iteration"] == 3
+
+
+def test_sampler_is_a_function_of_seed_and_iteration():
+    a = InfiniteBatchSampler(10, 4, seed=1)
+    stream = [a.batch(i) for i in range(6)]
+    flat = sum(stream, [])
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    resumed = iter(InfiniteBatchSampler(10, 4, seed=1, start=3))
+    assert [next(resumed) for _ in range(3)] == stream[3:]
+    r0 = InfiniteBatchSampler(10, 2, seed=1, rank=0, world=2)
+    r1 = InfiniteBatchSampler(10, 2, seed=1, rank=1, world=2)
+    assert r0.batch(0) + r1.batch(0) == a.batch(0)
