@@ -1,11 +1,12 @@
 """Built-in plugin: landmark heatmap sources (fan, fan-distilled, landmarks, dlib68), the
-``landmark-nme`` metric, and the commands ``distill``, ``landmarks`` and ``weights import``."""
+``landmark-nme`` metric, the ``distill`` training recipe, and the commands ``distill`` and
+``landmarks`` (the importers are in ``progface.importers``)."""
 
 from __future__ import annotations
 
 from progface.hookspecs import hookimpl
 from progface.landmarks.weights_io import FAN4_STATE_DICT, FAN_DISTILLED_SHIPPED
-from progface.registry import HeatmapSourceSpec, MetricSpec
+from progface.registry import HeatmapSourceSpec, MetricSpec, RecipeSpec
 
 
 def _fan(weights=None, device="cpu"):
@@ -116,12 +117,37 @@ def register_metrics(register):
     )
 
 
+def _build_distill(cfg, ctx, **objects):
+    from progface.train.distill import build
+
+    return build(cfg, ctx, **objects)
+
+
+def _distill_datasets(cfg):
+    from progface.train.distill import distill_datasets
+
+    return distill_datasets(cfg)
+
+
+@hookimpl
+def register_recipes(register):
+    from progface.train.distill import PRESETS, DistillOptions
+
+    register(
+        RecipeSpec(
+            name="distill",
+            build=_build_distill,
+            options=DistillOptions,
+            presets=PRESETS,
+            datasets=_distill_datasets,
+            description="distil the 321k-parameter FAN from a teacher heatmap source",
+        )
+    )
+
+
 @hookimpl
 def register_commands(cli):
-    from progface.landmarks.cli import distill, import_weights, landmarks
+    from progface.landmarks.cli import distill, landmarks
 
     cli.add_command(distill)
     cli.add_command(landmarks)
-    weights = cli.commands.get("weights")
-    if weights is not None and "import" not in weights.commands:
-        weights.add_command(import_weights)

@@ -1,11 +1,13 @@
-"""Commands ``progface distill``, ``progface landmarks eval|show`` and ``progface weights import``."""
+"""Commands ``progface distill`` and ``progface landmarks eval|show``.
+
+The importers of the distilled FAN and FAN-4 live in :data:`progface.importers.IMPORTERS`
+(``progface weights import SRC --kind fan-distilled|fan``)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -44,11 +46,24 @@ def build_source(name: str, weights: str | None, device: str):
 # --- progface distill ------------------------------------------------------------------------
 
 
+# option name -> config key; every option defaults to None, i.e. "keep the config's value"
+DISTILL_KEYS = {
+    "teacher": "options.teacher", "teacher_weights": "options.teacher_weights",
+    "val_dir": "data.val", "out": "out", "iterations": "options.iterations",
+    "batch_size": "loop.batch_size", "lr": "options.lr", "sigma": "options.sigma",
+    "hint_weight": "options.hint_weight", "lr_decay_at": "options.lr_decay_at",
+    "fg_weight": "options.fg_weight", "fg_until": "options.fg_until",
+    "val_every": "loop.val_every", "val_limit": "data.val_limit",
+    "checkpoint_every": "loop.checkpoint_every", "seed": "seed", "threads": "loop.threads",
+    "device": "loop.device",
+}  # fmt: skip
+
+
 @click.command()
-@click.option("--teacher", default="landmarks", show_default=True, help="Teacher heatmap source.")
+@click.option("--teacher", help="Teacher heatmap source [landmarks].")
 @click.option("--teacher-weights", type=click.Path(path_type=str), help="Teacher weight file.")
 @click.option(
-    "--train", "train_dirs", multiple=True, required=True, type=click.Path(path_type=str),
+    "--train", "train_dirs", multiple=True, type=click.Path(path_type=str),
     help="Folder of faces (with landmarks68.csv for the landmarks teacher); repeatable.",
 )  # fmt: skip
 @click.option("--val", "val_dir", type=click.Path(path_type=str), help="Labelled faces for NME.")
@@ -56,78 +71,67 @@ def build_source(name: str, weights: str | None, device: str):
     "--report", "report_dirs", multiple=True, type=click.Path(path_type=str),
     help="More labelled folders evaluated with --val and logged, never used to select; repeatable.",
 )  # fmt: skip
-@click.option("--out", required=True, type=click.Path(path_type=str), help="Run folder.")
-@click.option("--iterations", type=click.IntRange(min=1), default=100_000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--sizes", default="64,128", show_default=True, help="Training resolutions.")
-@click.option("--size-probs", default="0.75,0.25", show_default=True, help="Their probabilities.")
-@click.option("--sigma", type=float, default=1.5, show_default=True, help="Gaussian px at 64 px.")
-@click.option("--hint-weight", type=float, default=0.0, show_default=True, help="FitNets hint.")
+@click.option("--out", type=click.Path(path_type=str), help="Run folder.")
+@click.option("--preset", help="default, or paper (FAN-4 teacher, 64 px, no augmentation).")
+@click.option("--iterations", type=click.IntRange(min=1), help="[100000]")
+@click.option("--batch-size", type=click.IntRange(min=1), help="[16]")
+@click.option("--lr", type=float, help="Adam learning rate [1e-4].")
+@click.option("--sizes", help="Training resolutions [64,128].")
+@click.option("--size-probs", help="Their probabilities [0.75,0.25].")
+@click.option("--sigma", type=float, help="landmarks teacher: Gaussian px at 64 px [1.5].")
+@click.option("--hint-weight", type=float, help="FitNets hint weight [0].")
 @click.option("--no-augment", is_flag=True, help="No flip/rotation/zoom/shift.")
-@click.option("--lr-decay-at", type=click.IntRange(min=0), default=0, help="Iteration of lr x0.1.")
-@click.option("--fg-weight", type=float, default=0.0, show_default=True,
-              help="Warm-up weight of pixels near landmarks (0: plain MSE throughout).")  # fmt: skip
-@click.option("--fg-until", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Iterations of the weighted warm-up.")  # fmt: skip
-@click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--val-limit", type=click.IntRange(min=1), default=300, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--threads", type=click.IntRange(min=0), default=0, help="torch threads (0: default)."
-)
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
+@click.option("--lr-decay-at", type=click.IntRange(min=0), help="Iteration of lr x0.1 [never].")
+@click.option("--fg-weight", type=float, help="Warm-up weight of pixels near landmarks [0].")
+@click.option("--fg-until", type=click.IntRange(min=0), help="Iterations of that warm-up [0].")
+@click.option("--val-every", type=click.IntRange(min=1), help="[500]")
+@click.option("--val-limit", type=click.IntRange(min=1), help="Validation faces [300].")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="[250]")
+@click.option("--seed", type=int, help="[0]")
+@click.option("--threads", type=click.IntRange(min=0), help="torch threads [torch's default].")
+@click.option("--device", type=DEVICES, help="[auto]")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Any other config key, e.g. --set options.max_angle_deg=15.")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @friendly_errors
-def distill(teacher, teacher_weights, train_dirs, val_dir, report_dirs, out, iterations,
-            batch_size, lr, sizes, size_probs, sigma, hint_weight, no_augment, lr_decay_at,
-            fg_weight, fg_until, val_every, val_limit, checkpoint_every, seed, threads, device,
-            resume):  # fmt: skip
+def distill(train_dirs, report_dirs, preset, sizes, size_probs, no_augment, overrides, resume,
+            **values):  # fmt: skip
     """Train the distilled FAN (321,412 parameters) from a teacher heatmap source.
 
     The student regresses the teacher's heatmaps with MSE (Adam, lr 1e-4, batch 16, as the
-    authors coded it), on augmented faces at the given resolutions. Writes OUT/metrics.jsonl,
-    checkpoints, OUT/best.safetensors (best validation NME) and OUT/last.safetensors.
+    authors coded it), on augmented faces at the given resolutions, on the shared training
+    loop (``progface train --recipe distill`` is the same). Writes OUT/config.toml,
+    OUT/metrics.jsonl (NME at each validation), checkpoints, OUT/best.safetensors (best
+    validation NME), OUT/weights.safetensors (latest) and heatmap figures in OUT/samples.
     """
-    import torch
 
-    from progface.landmarks.data import load_landmark_faces
-    from progface.runtime import pick_device
-    from progface.train.distill import DistillOptions, DistillRecipe
-    from progface.train.distill_run import run_distillation
+    from progface.train.config import load_config
+    from progface.train.loop import train
 
-    if threads:
-        torch.set_num_threads(threads)
-    dev = pick_device(device)
-    sizes_t, probs_t = _ints(sizes), _floats(size_probs)
-    if len(sizes_t) != len(probs_t):
-        raise click.BadParameter("--sizes and --size-probs need the same number of values")
-    augment = {} if not no_augment else {"flip": False, "max_angle_deg": 0.0, "max_scale": 0.0, "max_shift": 0.0}  # fmt: skip
-    options = DistillOptions(
-        teacher=teacher, iterations=iterations, lr=lr, batch_size=batch_size, sizes=sizes_t,
-        size_probs=probs_t, sigma=sigma, hint_weight=hint_weight, lr_decay_at=lr_decay_at,
-        fg_weight=fg_weight, fg_until=fg_until, seed=seed, **augment,
-    )  # fmt: skip
-    if teacher == "landmarks":
-        from progface.landmarks.sources import LandmarkHeatmaps
-
-        source = LandmarkHeatmaps(sigma=sigma)
-        labels = True
-    else:
-        source = build_source(teacher, teacher_weights, dev)
-        labels = False
-    click.echo(f"loading faces from {', '.join(train_dirs)}", err=True)
-    train = load_landmark_faces(train_dirs, require_labels=labels)
-    val = load_landmark_faces([val_dir], limit=val_limit) if val_dir else None
-    report = {Path(d).name: load_landmark_faces([d]) for d in report_dirs}
-    click.echo(f"{len(train)} training faces; {len(val) if val else 0} validation faces", err=True)
-    recipe = DistillRecipe(options, source, device=dev)
-    run = run_distillation(
-        recipe, train, val, out, val_every=val_every, checkpoint_every=checkpoint_every,
-        report=report, resume=resume, progress=sys.stderr.isatty() or None,
-    )  # fmt: skip
-    click.echo(f"wrote {run}/best.safetensors and {run}/last.safetensors")
+    sets = []
+    for name, key in DISTILL_KEYS.items():
+        if values.get(name) is not None:
+            sets.append(f"{key}={json.dumps(values[name])}")
+    if train_dirs:
+        sets.append(f"data.train={json.dumps(','.join(train_dirs))}")
+    if report_dirs:
+        sets.append(f"options.report={json.dumps(list(report_dirs))}")
+    if sizes is not None:
+        sets.append(f"options.sizes={json.dumps(list(_ints(sizes)))}")
+    if size_probs is not None:
+        sets.append(f"options.size_probs={json.dumps(list(_floats(size_probs)))}")
+    if no_augment:
+        sets += ["options.flip=false", "options.max_angle_deg=0.0", "options.max_scale=0.0",
+                 "options.max_shift=0.0"]  # fmt: skip
+    config = None
+    out = values.get("out")
+    if resume and out is not None and (Path(out) / "config.toml").is_file():
+        config = Path(out) / "config.toml"  # continue with the run's own resolved config
+    cfg = load_config(config, [*sets, *overrides], recipe="distill", preset=preset)
+    if not cfg.data.train:
+        raise click.UsageError("give the training faces with --train DIR (repeatable)")
+    run = train(cfg, resume=resume)
+    click.echo(f"run folder: {run} (best.safetensors: lowest validation NME)")
 
 
 # --- progface landmarks -----------------------------------------------------------------------
@@ -245,36 +249,3 @@ def show(source, data, out, weights, size, limit, device):
     fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points)
     save_atomic(fig, Path(out))
     click.echo(f"wrote {out}")
-
-
-# --- progface weights import -----------------------------------------------------------------
-
-
-def _import_fan4(src, dst):
-    from progface.landmarks.weights_io import import_fan4
-
-    return import_fan4(src, dst)
-
-
-def _import_fan_distilled(src, dst):
-    from progface.landmarks.weights_io import import_fan_distilled
-
-    return import_fan_distilled(src, dst)
-
-
-IMPORTERS = {"fan-distilled": _import_fan_distilled, "fan": _import_fan4}
-
-
-@click.command(name="import")
-@click.argument("kind", type=click.Choice(sorted(IMPORTERS)))
-@click.argument("src", type=click.Path(path_type=str))
-@click.argument("dst", type=click.Path(path_type=str))
-@friendly_errors
-def import_weights(kind, src, dst):
-    """Convert a third-party checkpoint SRC to safetensors DST, executing no pickled code.
-
-    fan-distilled: the Progressive Face SR authors' compressed_model_011000.pth (a pickled
-    module); fan: face-alignment's 2DFAN4 .pth.tar state dict or TorchScript .zip.
-    """
-    path = IMPORTERS[kind](src, dst)
-    click.echo(f"wrote {path}")

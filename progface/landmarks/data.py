@@ -1,4 +1,4 @@
-"""Labelled faces held in memory, for distillation and landmark evaluation.
+"""Labelled faces held in memory (a ``Dataset``), for distillation and landmark evaluation.
 
 Faces are stored as uint8 (8,000 faces of 128 px take 0.4 GB) with their 68 landmarks in the
 faces' pixel frame (pixel centres on integers, as ``landmarks68.csv``).
@@ -30,6 +30,17 @@ class LandmarkFaces:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        """One face as a dataset item: ``name``, ``hr`` float [3, S, S] in [0, 1] and, when
+        labelled, ``landmarks`` [68, 2]."""
+        item: dict[str, torch.Tensor | str] = {
+            "name": self.names[index],
+            "hr": self.images[index].float() / 255,
+        }
+        if self.points is not None:
+            item["landmarks"] = self.points[index]
+        return item
 
     def batch(self, index: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         index = torch.as_tensor(index, dtype=torch.long)

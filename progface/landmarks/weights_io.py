@@ -155,16 +155,14 @@ def read_fan_distilled_checkpoint(src: str | os.PathLike[str]) -> dict[str, torc
         raise WeightsError(str(err)) from err
 
 
-def import_fan_distilled(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-    """Convert the authors' distilled-FAN checkpoint ``src`` to safetensors ``dst``.
-
-    Every key and shape is checked against :class:`FanDistilled`; the tensors are written
-    unchanged (BN statistics and ``num_batches_tracked`` included) with a config recording the
-    source file's name, sha256 and training iteration.
-    """
+def convert_fan_distilled(
+    state: Mapping[str, torch.Tensor], src: str | os.PathLike[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Check the distilled FAN's tensors (read from ``src``) and build the safetensors config:
+    every key and shape against :class:`FanDistilled`, the tensors unchanged (BN statistics
+    and ``num_batches_tracked`` included), the source's name, sha256 and iteration."""
     from progface.landmarks.fan_distilled import FanDistilled
 
-    state = read_fan_distilled_checkpoint(src)
     check_state_dict(state, FanDistilled(), src)
     iteration = state.get("layers.1.num_batches_tracked")
     config = {
@@ -174,9 +172,20 @@ def import_fan_distilled(src: str | os.PathLike[str], dst: str | os.PathLike[str
         "source_file": Path(src).name,
         "source_sha256": sha256_of(src),
         "iteration": int(iteration) if iteration is not None else None,
-        "converted_by": "progface.landmarks.weights_io.import_fan_distilled",
+        "imported_by": "progface weights import --kind fan-distilled",
     }
-    return save_safetensors(state, dst, config)
+    return dict(state), config
+
+
+def is_fan_distilled_state(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and {"conv.weight", "layers.9.weight"} <= set(obj)
+
+
+def import_fan_distilled(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Convert the authors' distilled-FAN checkpoint ``src`` to safetensors ``dst`` (no pickled
+    code runs; see :func:`read_fan_distilled_checkpoint` and :func:`convert_fan_distilled`)."""
+    tensors, config = convert_fan_distilled(read_fan_distilled_checkpoint(src), src)
+    return save_safetensors(tensors, dst, config)
 
 
 def load_fan_distilled(weights: str | os.PathLike[str] | None = None) -> nn.Module:
@@ -224,15 +233,35 @@ def load_fan4_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def import_fan4(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-    """Convert face-alignment's FAN-4 weights (``.pth.tar`` or TorchScript ``.zip``) to
-    safetensors ``dst``, checking every key and shape."""
+def convert_fan4(
+    state: Mapping[str, torch.Tensor], src: str | os.PathLike[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Check FAN-4 tensors read from ``src`` (every key and shape) and build the config."""
     from progface.landmarks.fan import FAN
 
-    state = load_fan4_state_dict(src)
     check_state_dict(state, FAN(), src)
-    config = {**FAN4_CONFIG, "source_file": Path(src).name, "source_sha256": sha256_of(src)}
-    return save_safetensors(state, dst, config)
+    config = {
+        **FAN4_CONFIG,
+        "source_file": Path(src).name,
+        "source_sha256": sha256_of(src),
+        "imported_by": "progface weights import --kind fan",
+    }
+    return dict(state), config
+
+
+def is_fan4_state(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and {
+        "conv1.weight",
+        "m0.b1_4.conv1.weight",
+        "l3.weight",
+    } <= set(obj)
+
+
+def import_fan4(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Convert face-alignment's FAN-4 weights (``.pth.tar`` or TorchScript ``.zip``) to
+    safetensors ``dst``."""
+    tensors, config = convert_fan4(load_fan4_state_dict(src), src)
+    return save_safetensors(tensors, dst, config)
 
 
 def _is_torchscript(path: Path) -> bool:

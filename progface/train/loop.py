@@ -56,7 +56,10 @@ class Recipe(Protocol):
     caught) and returns its loss terms as floats. ``sample`` maps LR faces in [0, 1] to SR faces
     in [0, 1] at the current output size (eval mode, no grad). ``state``/``load_state`` carry
     extra JSON counters (e.g. step and alpha) through checkpoints; ``state`` is also shown in
-    the progress bar and the metrics log.
+    the progress bar and the metrics log. Optional methods: ``validate(val_data, iteration)``
+    returns the recipe's own validation figures (instead of PSNR/SSIM of ``sample``),
+    ``save_grid(batch, path)`` draws its own sample figure, ``export()`` returns the inference
+    weights (tensors, config).
     """
 
     total_iterations: int
@@ -382,7 +385,7 @@ def train(
         tmp.write_text(to_toml(config_dict(cfg)), encoding="utf-8")
         os.replace(tmp, out / "config.toml")
     if train_data is None:
-        train_data, val_data = build_datasets(cfg)
+        train_data, val_data = (getattr(spec, "datasets", None) or build_datasets)(cfg)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     recipe = spec.build(cfg, ctx, **objects)
@@ -465,10 +468,17 @@ def train(
             for model in models.values():
                 average_buffers(model)
         if val_due and ctx.is_main:
+            # a recipe may bring its own validation and figure (e.g. landmark NME, heatmaps)
             if val_data is not None:
-                log.write({"kind": "val", "iteration": done, **state,
-                           **validate(recipe, val_data, ctx, cfg.loop.batch_size)})  # fmt: skip
-            save_grid(recipe, grid_batch, out / "samples" / f"iter_{done:08d}.png")
+                own = getattr(recipe, "validate", None)
+                scores = (
+                    own(val_data, done)
+                    if own
+                    else validate(recipe, val_data, ctx, cfg.loop.batch_size)
+                )
+                log.write({"kind": "val", "iteration": done, **state, **scores})
+            grid = getattr(recipe, "save_grid", None) or (lambda b, p: save_grid(recipe, b, p))
+            grid(grid_batch, out / "samples" / f"iter_{done:08d}.png")
         if ckpt_due:
             _save(recipe, models, optimizers, ckpt_dir / checkpoint_name(done), done, cfg, ctx)
             if ctx.is_main:

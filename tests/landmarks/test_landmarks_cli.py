@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from progface.cli import cli
+from progface.landmarks.fan import FAN
 from progface.landmarks.fan_distilled import FanDistilled
 from progface.weights import save_safetensors
 
@@ -40,6 +41,9 @@ def test_registered_sources_and_commands():
     assert regs["metrics"].get("landmark-nme").higher_is_better is False
     assert {"distill", "landmarks"} <= set(cli.commands)
     assert "import" in cli.commands["weights"].commands
+    from progface.importers import IMPORTERS
+
+    assert {"fan-distilled", "fan"} <= set(IMPORTERS)
 
 
 def test_eval_writes_per_image_csv_and_summary(face_folder, random_student, tmp_path):
@@ -104,10 +108,20 @@ def test_weights_import_command(tmp_path, monkeypatch):
         warnings.simplefilter("ignore")
         torch.save(fan_squeeze(), src, _use_new_zipfile_serialization=False)
     dst = tmp_path / "out.safetensors"
-    result = CliRunner().invoke(cli, ["weights", "import", "fan-distilled", str(src), str(dst)])
+    result = CliRunner().invoke(cli, ["weights", "import", str(src), "-o", str(dst)])  # auto
     assert result.exit_code == 0, result.output
-    assert dst.is_file()
-    bad = CliRunner().invoke(cli, ["weights", "import", "fan-distilled", str(dst), str(dst)])
+    assert "fan_distilled" in result.output and dst.is_file()
+    again = CliRunner().invoke(
+        cli, ["weights", "import", str(src), "--kind", "fan-distilled", "-o", str(dst)]
+    )
+    assert again.exit_code == 0, again.output
+    fan4 = tmp_path / "fan4.pth.tar"
+    torch.save(FAN().state_dict(), fan4)
+    result = CliRunner().invoke(
+        cli, ["weights", "import", str(fan4), "-o", str(tmp_path / "f.safetensors")]
+    )
+    assert result.exit_code == 0 and "fan4" in result.output, result.output
+    bad = CliRunner().invoke(cli, ["weights", "import", str(dst), "--kind", "fan-distilled"])
     assert bad.exit_code != 0 and "out.safetensors" in bad.output
 
 

@@ -118,9 +118,7 @@ def test_dlib68_finds_landmarks_on_a_real_face(pfsr_checkpoint):
         pytest.skip("face-recognition-models not installed")
     from progface.landmarks.data import load_landmark_faces
 
-    faces = load_landmark_faces(
-        [pfsr_checkpoint.parents[2] / "data/faces/val/helen_test"], limit=4
-    )
+    faces = load_landmark_faces([pfsr_checkpoint.parents[2] / "data/faces/val/helen_test"], limit=4)
     source = Dlib68Source()
     hm = source(faces.float_images())
     assert hm.shape == (4, 68, 128, 128)
