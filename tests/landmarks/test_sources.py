@@ -124,3 +124,38 @@ def test_dlib68_finds_landmarks_on_a_real_face(pfsr_checkpoint):
     assert hm.shape == (4, 68, 128, 128)
     err = (decode_heatmaps(hm) - faces.points).norm(dim=-1).mean(dim=1)
     assert err.median() < 4.0  # px at 128, against the human labels
+
+
+def _doc_blocks() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "heatmap_sources.md").read_text()
+    return [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+
+def test_documented_source_trains_the_progressive_recipe(face_folder, tmp_path):
+    """The user-written source of docs/heatmap_sources.md, passed to the trainer from Python."""
+    from progface.losses.heatmap import check_source
+    from progface.train.config import load_config
+    from progface.train.loop import train
+    from progface.weights import load_safetensors, save_safetensors
+
+    namespace: dict = {}
+    exec(_doc_blocks()[0], namespace)  # the class definition, as documented
+    weights = tmp_path / "student.safetensors"
+    save_safetensors(FanDistilled().state_dict(), weights, {"architecture": "fan_distilled"})
+    source = namespace["EyesAndMouth"](weights)
+    assert isinstance(source, HeatmapSource) and check_source(source) is source
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    out = source(x)
+    assert out.shape == (2, 32, 64, 64)
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable, as the losses need
+    cfg = load_config(None, [
+        f'out="{tmp_path / "run"}"', f'data.train="{face_folder}"', f'data.val="{face_folder}"',
+        "options.iterations=[1, 1, 1]", "options.perceptual=false", "options.channels=[16, 8, 8, 8]",
+        "loop.batch_size=2", "loop.progress=false", "data.workers=0",
+    ], recipe="progressive")  # fmt: skip
+    run = train(cfg, heatmap_source=source)
+    assert (run / "metrics.jsonl").is_file()
+    assert load_safetensors(run / "weights.safetensors")[1]["heatmap_source"] == "EyesAndMouth"
