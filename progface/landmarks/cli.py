@@ -228,9 +228,11 @@ def _write_eval(out: Path, faces, errors, summary: dict) -> None:
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Resolution the source runs at.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--tile", type=click.IntRange(min=32), default=192, show_default=True,
+              help="Tile size in the figure (px).")  # fmt: skip
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
 @friendly_errors
-def show(source, data, out, weights, size, limit, device):
+def show(source, data, out, weights, size, limit, tile, device):
     """Figure of face | channel-max heatmap | landmarks (red: predicted, green: labels)."""
     import torch
 
@@ -246,6 +248,6 @@ def show(source, data, out, weights, size, limit, device):
     with torch.no_grad():
         heatmaps = src(resize_faces(images, size))
     pred = predict_landmarks(src, images, size)
-    fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points)
+    fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points, size=tile)
     save_atomic(fig, Path(out))
     click.echo(f"wrote {out}")

@@ -47,7 +47,7 @@ def heatmap_figure(
     pred: Tensor,
     labels: Tensor | None = None,
     size: int = 192,
-    titles: tuple[str, str, str] = ("face", "channel max", "landmarks (red: predicted)"),
+    titles: tuple[str, str, str] = ("face", "channel max", "red: found, green: label"),
 ) -> Image.Image:
     """Rows of face | channel-max heatmap | landmarks for faces ``[B, 3, H, W]``, heatmaps
     ``[B, N, h, w]`` and landmarks ``[B, N, 2]`` (face frame)."""
