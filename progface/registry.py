@@ -102,12 +102,15 @@ class RecipeSpec:
     ``build(config, ctx, **objects)`` returns a ``Recipe`` (models, optimisers, one training
     step); ``options`` is the dataclass of the recipe's ``[options]`` config section and
     ``presets`` maps preset names to nested config overrides (``{"options": {...}}``).
+    ``datasets(config)`` (optional) returns the (train, val) datasets instead of the loop's
+    ``FaceFolder`` pair, e.g. faces with landmarks for distillation.
     """
 
     name: str
     build: Callable[..., Any]
     options: type
     presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+    datasets: Callable[..., Any] | None = None
     description: str = ""
     aliases: tuple[str, ...] = ()
     plugin: str = ""

@@ -55,10 +55,12 @@ class Recipe(Protocol):
     :meth:`Context.step` so gradients are averaged across ranks and non-finite losses are
     caught) and returns its loss terms as floats. ``sample`` maps LR faces in [0, 1] to SR faces
     in [0, 1] at the current output size (eval mode, no grad); a recipe that is not SR (e.g.
-    distillation) may leave it out and define ``validate(val_data) -> dict`` instead; an SR
-    recipe may define ``validate`` to replace the PSNR/SSIM one. ``state``/``load_state`` carry
+    distillation) may leave it out. ``state``/``load_state`` carry
     extra JSON counters (e.g. step and alpha) through checkpoints; ``state`` is also shown in
-    the progress bar and the metrics log.
+    the progress bar and the metrics log. Optional methods: ``validate(val_data, iteration)``
+    returns the recipe's own validation figures (instead of PSNR/SSIM of ``sample``),
+    ``save_grid(batch, path)`` draws its own sample figure, ``export()`` returns the inference
+    weights (tensors, config).
     """
 
     total_iterations: int
@@ -399,7 +401,7 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
         tmp.write_text(to_toml(config_dict(cfg)), encoding="utf-8")
         os.replace(tmp, out / "config.toml")
     if train_data is None:
-        train_data, val_data = build_datasets(cfg)
+        train_data, val_data = (getattr(spec, "datasets", None) or build_datasets)(cfg)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     recipe = spec.build(cfg, ctx, **objects)
@@ -436,8 +438,9 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     )
     batches = iter(loader)
     is_sr = hasattr(recipe, "sample")  # SR recipes get PSNR/SSIM and LR | SR | HR grids
+    draws = is_sr or hasattr(recipe, "save_grid")
     grid_batch = (
-        _grid_batch(val_data if val_data is not None else train_data, cfg, ctx) if is_sr else None
+        _grid_batch(val_data if val_data is not None else train_data, cfg, ctx) if draws else None
     )
 
     from tqdm.auto import tqdm
@@ -486,13 +489,15 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
             for model in models.values():
                 average_buffers(model)
         if val_due and ctx.is_main:
-            custom = getattr(recipe, "validate", None)  # e.g. NME for a landmark recipe
-            if val_data is not None and (custom is not None or is_sr):
-                found = (custom(val_data) if custom is not None
-                         else validate(recipe, val_data, ctx, cfg.loop.batch_size))  # fmt: skip
-                log.write({"kind": "val", "iteration": done, **state, **found})
+            # a recipe may bring its own validation and figure (e.g. landmark NME, heatmaps)
+            own = getattr(recipe, "validate", None)
+            if val_data is not None and (own is not None or is_sr):
+                scores = (own(val_data, done) if own is not None
+                          else validate(recipe, val_data, ctx, cfg.loop.batch_size))  # fmt: skip
+                log.write({"kind": "val", "iteration": done, **state, **scores})
             if grid_batch is not None:
-                save_grid(recipe, grid_batch, out / "samples" / f"iter_{done:08d}.png")
+                grid = getattr(recipe, "save_grid", None) or (lambda b, p: save_grid(recipe, b, p))
+                grid(grid_batch, out / "samples" / f"iter_{done:08d}.png")
         if ckpt_due:
             _save(recipe, models, optimizers, ckpt_dir / checkpoint_name(done), done, cfg, ctx)
             if ctx.is_main:

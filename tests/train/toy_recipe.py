@@ -79,7 +79,7 @@ class ToyRecipe(ToyCore):
 
 
 class ToyNotSR(ToyCore):
-    def validate(self, data):
+    def validate(self, data, iteration):
         return {"items": len(data)}
 
 
