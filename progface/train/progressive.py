@@ -150,6 +150,8 @@ class ProgressiveRecipe:
             if isinstance(heatmap_source, torch.nn.Module):
                 heatmap_source = heatmap_source.to(ctx.device)
             self.heatmaps = HeatmapLoss(heatmap_source)  # holds the frozen source
+        # D is trained only when some trained step uses the adversarial term
+        self.train_d = any(w.adversarial[s - 1] for s in steps)
         self.step, self.alpha = schedule(opts, 0)
 
     def _steps_trained(self) -> list[int]:
@@ -214,6 +216,11 @@ class ProgressiveRecipe:
         ctx.step(self.opt_g, total, terms)
         self.d.requires_grad_(True)
 
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["g_total"] = float(total.detach())
+        if not self.train_d:
+            return out
+
         # discriminator update
         if opts.fresh_fake:
             with torch.no_grad(), ctx.autocast():
@@ -224,9 +231,6 @@ class ProgressiveRecipe:
                 opts.gp_weight, opts.drift,
             )  # fmt: skip
         ctx.step(self.opt_d, d_total, d_terms)
-
-        out = {k: float(v.detach()) for k, v in terms.items()}
-        out["g_total"] = float(total.detach())
         out.update({f"d_{k}": float(v.detach()) for k, v in d_terms.items()})
         out["d_total"] = float(d_total.detach())
         return out

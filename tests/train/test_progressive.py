@@ -191,3 +191,16 @@ def test_bf16_autocast_and_channels_last_step():
         terms = recipe.train_step(batch, it)
         assert all(torch.isfinite(torch.tensor(v)) for v in terms.values()), terms
     assert "attention" in terms and recipe.sample(batch["lr"]).dtype == torch.float32
+
+
+def test_no_adversarial_term_means_no_discriminator_update():
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[2]", "options.perceptual=false",
+                                 "options.weights.adversarial=[0.0, 0.0, 0.0]"])  # fmt: skip
+    recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")))
+    before = {k: v.clone() for k, v in recipe.d.state_dict().items()}
+    data = Faces(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("hr", "x64", "x32", "lr")}
+    terms = recipe.train_step(batch, 0)
+    assert sorted(terms) == ["g_total", "pixel"]
+    assert all(torch.equal(v, before[k]) for k, v in recipe.d.state_dict().items())
