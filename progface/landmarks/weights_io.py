@@ -15,6 +15,7 @@ first mismatches on error.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -218,7 +219,9 @@ def load_fan4_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
         return load_safetensors(path)[0]
     if zipfile.is_zipfile(path) and _is_torchscript(path):
         try:
-            scripted = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # jit is deprecated, still needed
+                scripted = torch.jit.load(str(path), map_location="cpu")
         except Exception as err:
             raise WeightsError(f"{path}: not a loadable TorchScript archive ({err})") from err
         return {k: v.detach().clone() for k, v in scripted.state_dict().items()}
