@@ -123,6 +123,9 @@ def run_bench(
     entries = [(s.name, s.name, weights.get(s.name)) for s in specs] + [
         (label, plugins.get("methods", m).name, w) for label, m, w in extra_rows or []
     ]
+    labels = [e[0] for e in entries]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two bench rows share a name: {sorted(labels)}")
     metric_specs = [plugins.get("metrics", m) for m in metrics]
     for name in weights:
         if name not in [s.name for s in specs]:

@@ -167,3 +167,5 @@ def test_cli_ablation_benches_run_folders(hr_folder, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"]["vdsr-small"]["method"] == "vdsr"
     assert CliRunner().invoke(cli, ["bench", "--data", str(hr_folder)]).exit_code == 2
+    with pytest.raises(ValueError, match="share a name"):
+        run_bench(["vdsr"], hr_folder, extra_rows=[("vdsr", "vdsr", run / "weights.safetensors")])
