@@ -77,8 +77,8 @@ def _mean(values: list[float]) -> float:
 
 def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
     """HR and LR tensors of every readable face, and the skipped files with reasons."""
-    paths, others = scan_folder(data)
-    skipped = [{"file": str(p), "reason": why} for p, why in others]
+    paths = scan_folder(data)[0]  # other files (csv, txt) are not faces: not reported
+    skipped: list[dict[str, str]] = []
     names, hr, lr = [], [], []
     for path in tqdm(paths, desc="loading faces", unit="img", disable=not progress):
         if limit is not None and len(names) >= limit:

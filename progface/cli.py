@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import click
@@ -15,7 +16,10 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
 
 def friendly_errors(fn):
-    """Turn the errors users cause (names, files, weights) into one-line messages."""
+    """Turn the errors users cause (names, files, weights) into one-line messages.
+
+    ``PROGFACE_DEBUG=1`` keeps the full traceback instead.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -26,6 +30,8 @@ def friendly_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError) as err:
+            if os.environ.get("PROGFACE_DEBUG") == "1":
+                raise
             raise click.ClickException(str(err)) from err
 
     return wrapper

@@ -19,17 +19,6 @@ import torch
 from progface.weights import WeightsError, save_safetensors, sha256_of
 
 
-@dataclass(frozen=True)
-class Importer:
-    """``detect(obj)`` says whether the loaded object is this kind; ``convert(obj, src)``
-    returns (tensors, config) for the safetensors file."""
-
-    description: str
-    detect: Callable[[Any], bool]
-    convert: Callable[[Any, Path], tuple[dict[str, torch.Tensor], dict[str, Any]]]
-    default_name: Callable[[Path], str] = lambda src: f"{src.stem}.safetensors"
-
-
 def safe_load(path: str | Path) -> Any:
     """``torch.load`` with the restricted unpickler; a file that needs code is refused."""
     path = Path(path)
@@ -44,15 +33,30 @@ def safe_load(path: str | Path) -> Any:
         ) from err
 
 
+@dataclass(frozen=True)
+class Importer:
+    """``detect(obj)`` says whether the loaded object is this kind; ``convert(obj, src)``
+    returns (tensors, config) for the safetensors file; ``read(src)`` loads the file without
+    executing code (default: :func:`safe_load`; the pickled distilled FAN needs its own)."""
+
+    description: str
+    detect: Callable[[Any], bool]
+    convert: Callable[[Any, Path], tuple[dict[str, torch.Tensor], dict[str, Any]]]
+    default_name: Callable[[Path], str] = lambda src: f"{src.stem}.safetensors"
+    read: Callable[[Path], Any] = safe_load
+
+
 # --- the authors' generator checkpoints (.ckpt) --------------------------------------------
 
 CKPT_KEYS = {"step", "alpha", "iteration", "model_state_dict"}
 
 
 def _is_generator_ckpt(obj: Any) -> bool:
-    return isinstance(obj, dict) and CKPT_KEYS <= set(obj) and "to_rgb.0.weight" in {
-        k.removeprefix("module.") for k in obj["model_state_dict"]
-    }
+    return (
+        isinstance(obj, dict)
+        and CKPT_KEYS <= set(obj)
+        and "to_rgb.0.weight" in {k.removeprefix("module.") for k in obj["model_state_dict"]}
+    )
 
 
 def _convert_generator(obj: Any, src: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -90,27 +94,70 @@ def _convert_generator(obj: Any, src: Path) -> tuple[dict[str, torch.Tensor], di
     return {k: state[k].contiguous() for k in expected}, config
 
 
+def _lazy(name: str) -> Callable[..., Any]:
+    """A function of progface.landmarks.weights_io, imported when first called."""
+
+    def call(*args: Any) -> Any:
+        from progface.landmarks import weights_io
+
+        return getattr(weights_io, name)(*args)
+
+    return call
+
+
 IMPORTERS: dict[str, Importer] = {
     "generator": Importer(
         "the authors' generator .ckpt (step, alpha, iteration, model_state_dict)",
         _is_generator_ckpt,
         _convert_generator,
     ),
+    "fan-distilled": Importer(
+        "the authors' distilled FAN (compressed_model_011000.pth, a pickled module; read by "
+        "a restricted unpickler that rebuilds only tensors)",
+        _lazy("is_fan_distilled_state"),
+        _lazy("convert_fan_distilled"),
+        read=_lazy("read_fan_distilled_checkpoint"),
+    ),
+    "fan": Importer(
+        "face-alignment's FAN-4 (2DFAN4-*.pth.tar state dict or TorchScript .zip)",
+        _lazy("is_fan4_state"),
+        _lazy("convert_fan4"),
+        read=_lazy("load_fan4_state_dict"),
+    ),
 }
+
+
+def _detect(src: Path) -> tuple[str, Any]:
+    """The one importer whose reader loads ``src`` and whose ``detect`` accepts it."""
+    if not src.is_file():
+        raise WeightsError(f"{src}: no such file")
+    found, loaded, errors = [], {}, []
+    for name, imp in IMPORTERS.items():
+        if imp.read not in loaded:  # read the file once per reader
+            loaded[imp.read] = None
+            try:
+                loaded[imp.read] = imp.read(src)
+            except WeightsError as err:
+                errors.append(str(err))
+        obj = loaded[imp.read]
+        if obj is not None and imp.detect(obj):
+            found.append((name, obj))
+    if len(found) != 1:
+        known = ", ".join(IMPORTERS)
+        why = f" ({errors[0]})" if not found and errors else ""
+        raise WeightsError(f"{src}: cannot tell what this file is; pass --kind ({known}){why}")
+    return found[0]
 
 
 def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto") -> Path:
     """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``."""
     src = Path(src)
-    obj = safe_load(src)
     if kind == "auto":
-        found = [name for name, imp in IMPORTERS.items() if imp.detect(obj)]
-        if len(found) != 1:
-            known = ", ".join(IMPORTERS)
-            raise WeightsError(f"{src}: cannot tell what this file is; pass --kind ({known})")
-        kind = found[0]
-    if kind not in IMPORTERS:
+        kind, obj = _detect(src)
+    elif kind not in IMPORTERS:
         raise WeightsError(f"unknown import kind {kind!r} (known: {', '.join(IMPORTERS)})")
+    else:
+        obj = IMPORTERS[kind].read(src)
     importer = IMPORTERS[kind]
     tensors, config = importer.convert(obj, src)
     dst = Path(dst) if dst is not None else src.with_name(importer.default_name(src))

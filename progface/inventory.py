@@ -19,7 +19,7 @@ def model_rows() -> list[dict[str, Any]]:
     regs = plugins.registries()
     rows = []
     for spec in regs["generators"]:
-        rows.append(_row("generator", spec, _count_built(spec), "none needed"))
+        rows.append(_row("generator", spec, _count_built(spec), "-"))  # an architecture
     for kind, label in (("methods", "method"), ("heatmap_sources", "heatmap source")):
         for spec in regs[kind]:
             count = spec.count_parameters() if spec.count_parameters else None

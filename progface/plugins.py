@@ -22,6 +22,7 @@ DEFAULT_PLUGINS = (
     "progface.builtin.metrics",
     "progface.builtin.datasets",
     "progface.builtin.paper",
+    "progface.builtin.landmarks",
     "progface.builtin.baselines",
 )
 ENTRY_POINT_GROUP = "progface"

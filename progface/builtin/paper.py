@@ -34,7 +34,9 @@ def load_ours(weights=None, device="cpu"):
     path = resolve(OURS_WEIGHTS, weights)
     tensors, config = load_safetensors(path)
     if config.get("architecture", "progressive-generator") != "progressive-generator":
-        raise WeightsError(f"{path}: holds {config['architecture']!r}, not the progressive generator")
+        raise WeightsError(
+            f"{path}: holds {config['architecture']!r}, not the progressive generator"
+        )
     if int(config.get("step", 3)) != 3:
         raise WeightsError(
             f"{path}: the generator was trained up to step {config['step']} "
