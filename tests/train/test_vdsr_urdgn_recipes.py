@@ -132,3 +132,17 @@ def test_urdgn_recipe_resume_continues_update_counters_exactly(tmp_path):
         assert groups[0]["lr"] == pytest.approx(1e-3 / 50)
     _, facts = load_safetensors(straight / "weights.safetensors")
     assert facts["method"] == "urdgn" and facts["architecture"] == "urdgn"
+
+
+@pytest.mark.parametrize(
+    "name,batch", [("vdsr", 64), ("urdgn", 64), ("fsrnet", 14), ("fsrgan", 14)]
+)
+def test_paper_protocol_config_files_resolve(name, batch):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "baselines" / f"{name}_celeba.toml"
+    c = load_config(path)
+    assert (c.recipe, c.preset, c.loop.batch_size) == (name, "default", batch)
+    assert (c.data.dataset, c.data.split, c.data.val_split) == ("celeba", "train", "test")
+    if name.startswith("fsr"):
+        assert c.options.heatmap_source == "fan"
