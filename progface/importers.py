@@ -21,13 +21,22 @@ from progface.weights import WeightsError, save_safetensors, sha256_of
 
 @dataclass(frozen=True)
 class Importer:
-    """``detect(obj)`` says whether the loaded object is this kind; ``convert(obj, src)``
-    returns (tensors, config) for the safetensors file."""
+    """One kind of foreign checkpoint.
+
+    ``load(path)`` reads the file without executing code (default :func:`safe_load`; a kind
+    stored as a whole-module pickle brings its own restricted unpickler), ``detect(obj)`` says
+    whether a loaded object is this kind (for ``--kind auto``) and ``convert(obj, src)`` returns
+    (tensors, config) for the safetensors file.
+    """
 
     description: str
     detect: Callable[[Any], bool]
     convert: Callable[[Any, Path], tuple[dict[str, torch.Tensor], dict[str, Any]]]
+    load: Callable[[Path], Any] | None = None  # None: safe_load
     default_name: Callable[[Path], str] = lambda src: f"{src.stem}.safetensors"
+
+    def read(self, path: Path) -> Any:
+        return (self.load or safe_load)(path)
 
 
 def safe_load(path: str | Path) -> Any:
@@ -104,14 +113,27 @@ IMPORTERS: dict[str, Importer] = {
 def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto") -> Path:
     """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``."""
     src = Path(src)
-    obj = safe_load(src)
+    if not src.is_file():
+        raise WeightsError(f"{src}: no such file")
     if kind == "auto":
-        found = [name for name, imp in IMPORTERS.items() if imp.detect(obj)]
+        found, errors = [], []
+        for name, importer in IMPORTERS.items():
+            try:
+                obj = importer.read(src)
+            except WeightsError as err:  # this kind's loader refuses the file
+                errors.append(err)
+                continue
+            if importer.detect(obj):
+                found.append((name, obj))
+        if not found and len(errors) == len(IMPORTERS):
+            raise errors[0]
         if len(found) != 1:
             known = ", ".join(IMPORTERS)
             raise WeightsError(f"{src}: cannot tell what this file is; pass --kind ({known})")
-        kind = found[0]
-    if kind not in IMPORTERS:
+        kind, obj = found[0]
+    elif kind in IMPORTERS:
+        obj = IMPORTERS[kind].read(src)
+    else:
         raise WeightsError(f"unknown import kind {kind!r} (known: {', '.join(IMPORTERS)})")
     importer = IMPORTERS[kind]
     tensors, config = importer.convert(obj, src)
