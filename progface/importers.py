@@ -129,8 +129,6 @@ IMPORTERS: dict[str, Importer] = {
 
 def _detect(src: Path) -> tuple[str, Any]:
     """The one importer whose reader loads ``src`` and whose ``detect`` accepts it."""
-    if not src.is_file():
-        raise WeightsError(f"{src}: no such file")
     found, loaded, errors = [], {}, []
     for name, imp in IMPORTERS.items():
         if imp.read not in loaded:  # read the file once per reader
@@ -152,6 +150,8 @@ def _detect(src: Path) -> tuple[str, Any]:
 def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto") -> Path:
     """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``."""
     src = Path(src)
+    if not src.is_file():
+        raise WeightsError(f"{src}: no such file")
     if kind == "auto":
         kind, obj = _detect(src)
     elif kind not in IMPORTERS:
