@@ -109,12 +109,23 @@ def run_bench(
     device: str = "auto",
     figure_faces: int = 6,
     progress: bool = True,
+    extra_rows: list[tuple[str, str, str | Path]] | None = None,
 ) -> BenchResult:
-    """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set."""
+    """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set.
+
+    ``extra_rows`` adds rows ``(label, method, weights)``: a method with other weights, e.g. the
+    run folders of an ablation (``progface.bench_ablation``).
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     weights = weights or {}
     specs = [plugins.get("methods", m) for m in methods]  # unknown names fail before any work
+    entries = [(s.name, s.name, weights.get(s.name)) for s in specs] + [
+        (label, plugins.get("methods", m).name, w) for label, m, w in extra_rows or []
+    ]
+    labels = [e[0] for e in entries]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two bench rows share a name: {sorted(labels)}")
     metric_specs = [plugins.get("metrics", m) for m in metrics]
     for name in weights:
         if name not in [s.name for s in specs]:
@@ -126,17 +137,17 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     shown: dict[str, torch.Tensor] = {}
     facts: dict[str, Any] = {}
-    for spec in specs:
+    for name, method, path in entries:
         try:
-            model, facts[spec.name] = load_method(spec.name, device, weights.get(spec.name))
+            model, facts[name] = load_method(method, device, path)
         except WeightsError as err:
-            result.not_run[spec.name] = str(err)
-            print(f"progface bench: method {spec.name!r} skipped: {err}", file=sys.stderr)
+            result.not_run[name] = str(err)
+            print(f"progface bench: method {name!r} skipped: {err}", file=sys.stderr)
             continue
         per_image = {m.name: [] for m in metric_specs}
         pfsr = _pfsr_protocol() if protocol == "pfsr" else None
         started = time.perf_counter()
-        bar = tqdm(total=len(names), desc=f"bench {spec.name}", unit="img", disable=not progress)
+        bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
         with torch.inference_mode():
             for start in range(0, len(names), batch_size):
                 sr = model(lr[start : start + batch_size].to(device)).float().cpu()
@@ -147,21 +158,23 @@ def run_bench(
                 for m in metric_specs:
                     per_image[m.name] += [float(v) for v in m.fn(sr, target)]
                 if start == 0:
-                    shown[spec.name] = sr[:figure_faces]
+                    shown[name] = sr[:figure_faces]
                 bar.update(len(target))
         bar.close()
         seconds = time.perf_counter() - started
         for m in metric_specs:
             rows += [
-                {"image": n, "method": spec.name, "metric": m.name, "value": v}
+                {"image": n, "method": name, "metric": m.name, "value": v}
                 for n, v in zip(names, per_image[m.name])
             ]
         if pfsr is not None:
             summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
             summary = {k.replace("_", "-"): v for k, v in summary.items()}
+            # metrics the protocol does not define (e.g. nme) keep their per-image means
+            summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
         else:
             summary = {m: _mean(v) for m, v in per_image.items()}
-        result.summary[spec.name] = {**summary, "images": len(names), "seconds": seconds}
+        result.summary[name] = {**summary, "images": len(names), "seconds": seconds}
     result.notes = _notes(protocol, hr.shape[-1])
     if out is not None:
         _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)

@@ -85,7 +85,7 @@ def models(as_json):
 
 @cli.command()
 @click.option(
-    "--methods", required=True, help="Comma-separated method names, e.g. bilinear,bicubic."
+    "--methods", default="", help="Comma-separated method names, e.g. bilinear,bicubic,vdsr."
 )
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Folder of HR faces.")
 @click.option(
@@ -114,10 +114,21 @@ def models(as_json):
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N faces.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--device", type=DEVICES, default="auto", show_default=True)
+@click.option("--table3", type=click.Choice(["aligned", "unaligned"]),
+              help="Print the paper's Table 3 layout, its figures for this test set beside.")  # fmt: skip
+@click.option("--ablation", multiple=True, type=click.Path(path_type=str), metavar="RUN",
+              help="A `progface train` run folder to bench as a Table 2 row (repeatable).")  # fmt: skip
 @friendly_errors
-def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device):
+def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device,
+          table3, ablation):  # fmt: skip
     """Compare methods on a folder of faces: Markdown table, results.csv, summary.json, figure."""
     from progface.bench import run_bench
+    from progface.bench_ablation import ablation_rows
+    from progface.bench_tables import table2_markdown, table3_markdown
+
+    if not comma_list(methods) and not ablation:
+        raise click.UsageError("give --methods and/or --ablation")
+    extra_rows, presets = ablation_rows(ablation) if ablation else ([], {})
 
     pairs = dict(w.split("=", 1) for w in weights if "=" in w)
     if len(pairs) != len(weights):
@@ -125,9 +136,11 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
     result = run_bench(
         comma_list(methods), data, protocol=protocol, out=out, metrics=tuple(comma_list(metrics)),
         weights=pairs, crop=crop, limit=limit, batch_size=batch_size, device=device,
-        progress=sys.stderr.isatty() or None,
+        progress=sys.stderr.isatty() or None, extra_rows=extra_rows,
     )  # fmt: skip
-    click.echo(result.markdown())
+    click.echo(table3_markdown(result, table3) if table3 else result.markdown())
+    if ablation:
+        click.echo("\n" + table2_markdown(result, presets, table3 or "aligned"))
     click.echo(f"\nwrote {out}/results.csv, {out}/summary.json, {out}/comparison.png", err=True)
 
 

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS = (
     "progface.builtin.datasets",
     "progface.builtin.paper",
     "progface.builtin.landmarks",
+    "progface.builtin.baselines",
 )
 ENTRY_POINT_GROUP = "progface"
 

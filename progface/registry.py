@@ -16,18 +16,25 @@ from progface.weights import WeightSpec
 
 
 @dataclass(frozen=True)
-class GeneratorSpec:
-    """A trainable SR network. ``build(**config)`` returns an ``nn.Module``."""
+class _Spec:
+    """Fields every spec has: the name, other names for it, and (filled in by the core) the
+    plugin that registered it."""
 
     name: str
-    build: Callable[..., Any]
-    description: str = ""
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
+    aliases: tuple[str, ...] = field(default=(), kw_only=True)
+    plugin: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
-class MethodSpec:
+class GeneratorSpec(_Spec):
+    """A trainable SR network. ``build(**config)`` returns an ``nn.Module``."""
+
+    build: Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MethodSpec(_Spec):
     """What ``bench`` and ``upscale`` run.
 
     ``load(weights=None, device="cpu")`` returns a callable that maps LR faces
@@ -36,67 +43,52 @@ class MethodSpec:
     ``count_parameters()`` (optional) returns the network's parameter count without weights.
     """
 
-    name: str
     load: Callable[..., Callable[[Any], Any]]
     description: str = ""
     weights: WeightSpec | None = None
     generator: str | None = None
     count_parameters: Callable[[], int] | None = None
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 @dataclass(frozen=True)
-class HeatmapSourceSpec:
+class HeatmapSourceSpec(_Spec):
     """A landmark heatmap source. ``build(**options)`` returns an object with ``num_landmarks`` and
     ``__call__(images: Tensor[B,3,H,W] in [0,1]) -> Tensor[B,N,h,w]``."""
 
-    name: str
     build: Callable[..., Any]
     description: str = ""
     weights: WeightSpec | None = None
     count_parameters: Callable[[], int] | None = None
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 @dataclass(frozen=True)
-class LossSpec:
+class LossSpec(_Spec):
     """A training loss. ``build(**options)`` returns an ``nn.Module``."""
 
-    name: str
     build: Callable[..., Any]
     description: str = ""
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(_Spec):
     """A per-image quality metric: ``fn(sr, hr) -> Tensor[B]`` on [B,3,H,W] images in [0, 1]."""
 
-    name: str
     fn: Callable[[Any, Any], Any]
     description: str = ""
     higher_is_better: bool = True
     unit: str = ""
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(_Spec):
     """A dataset of HR faces. ``build(root, **options)`` returns a ``torch.utils.data.Dataset``."""
 
-    name: str
     build: Callable[..., Any]
     description: str = ""
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 @dataclass(frozen=True)
-class RecipeSpec:
+class RecipeSpec(_Spec):
     """A training recipe for ``progface train`` (see :mod:`progface.train.loop`).
 
     ``build(config, ctx, **objects)`` returns a ``Recipe`` (models, optimisers, one training
@@ -106,14 +98,11 @@ class RecipeSpec:
     ``FaceFolder`` pair, e.g. faces with landmarks for distillation.
     """
 
-    name: str
     build: Callable[..., Any]
     options: type
     presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
     datasets: Callable[..., Any] | None = None
     description: str = ""
-    aliases: tuple[str, ...] = ()
-    plugin: str = ""
 
 
 SPEC_KINDS: dict[str, type] = {

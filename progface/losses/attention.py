@@ -7,8 +7,6 @@ the loss is ``mean over B x C x H x W of M* * |SR - HR|``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -42,9 +40,6 @@ class AttentionLoss(_FrozenSource):
         source: a heatmap source (frozen here).
         input_range: value range of ``sr``/``hr`` (the generator's [-1, 1] by default).
     """
-
-    def __init__(self, source: Any, input_range: tuple[float, float] = (-1.0, 1.0)) -> None:
-        super().__init__(source, input_range)
 
     def forward(
         self, sr: torch.Tensor, hr: torch.Tensor, real_heatmaps: torch.Tensor | None = None

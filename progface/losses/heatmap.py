@@ -69,7 +69,7 @@ def heatmap_loss(fake_heatmaps: torch.Tensor, real_heatmaps: torch.Tensor) -> to
 class _FrozenSource(nn.Module):
     """Holds a heatmap source and keeps it frozen whatever ``train()`` is called with."""
 
-    def __init__(self, source: Any, input_range: tuple[float, float]) -> None:
+    def __init__(self, source: Any, input_range: tuple[float, float] = (-1.0, 1.0)) -> None:
         super().__init__()
         self.source = check_source(source)
         self.input_range = tuple(input_range)
@@ -94,9 +94,6 @@ class HeatmapLoss(_FrozenSource):
         source: a heatmap source (frozen here).
         input_range: value range of ``sr``/``hr`` (the generator's [-1, 1] by default).
     """
-
-    def __init__(self, source: Any, input_range: tuple[float, float] = (-1.0, 1.0)) -> None:
-        super().__init__(source, input_range)
 
     def forward(
         self,

@@ -32,7 +32,8 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
 
     sets = list(overrides)
     if config is None and resume and out is not None and (out / "config.toml").is_file():
-        config = out / "config.toml"  # continue with the run's own resolved config
+        config = out / "config.toml"  # continue with the run's own resolved config,
+        sets.insert(0, "loop.stop_at=0")  # to its end unless --set loop.stop_at says otherwise
     for key, value in (("out", out), ("data.train", data), ("data.val", val),
                        ("options.perceptual_weights", perceptual_weights),
                        ("options.heatmap_source", heatmap_source)):  # fmt: skip
@@ -42,7 +43,10 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
         cfg = load_config(config, sets, recipe=recipe, preset=preset)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    folder = run(cfg, resume=resume)
+    try:
+        folder = run(cfg, resume=resume)
+    except (FileExistsError, FileNotFoundError) as err:  # run folder / checkpoint problems
+        raise click.ClickException(str(err)) from err
     click.echo(f"run folder: {folder}", err=True)
 
 

@@ -48,9 +48,12 @@ class ConfigError(ValueError):
 class DataConfig:
     """Where the faces come from (``FaceFolder`` items: hr, x64, x32, lr in [0, 1])."""
 
-    train: str = ""  # folder of HR faces
-    val: str = ""  # folder of held-out HR faces ("" = no validation)
-    crop: str = "none"  # crop policy of the images: none (already square), center, celeba
+    dataset: str = "folder"  # registered dataset: folder, celeba, ...
+    train: str = ""  # root of the training faces (a folder of HR faces for "folder")
+    val: str = ""  # root of held-out faces ("" = no validation)
+    split: str = ""  # dataset split for training, e.g. "train" for celeba ("" = none)
+    val_split: str = ""  # dataset split for validation, e.g. "val" for celeba
+    crop: str = ""  # crop policy: none, center, celeba ("" = the dataset's default)
     limit: int = 0  # use only the first N training faces (0 = all)
     val_limit: int = 100  # validate on the first N faces
     quantize: bool = True  # round every stage of the LR chain to 1/255 (PIL parity)
@@ -66,6 +69,7 @@ class LoopConfig:
     val_every: int = 5000  # iterations between validation + sample grid (0 = only at the end)
     checkpoint_every: int = 5000  # iterations between checkpoints (0 = only at the end)
     keep_checkpoints: int = 3  # newest checkpoints kept (0 = all)
+    stop_at: int = 0  # stop after this many iterations (0 = the recipe's total); --resume goes on
     grid_faces: int = 8  # rows in the sample grid
     device: str = "auto"  # auto, cpu, cuda
     bf16: bool = False  # bfloat16 autocast for forward passes

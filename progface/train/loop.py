@@ -54,7 +54,8 @@ class Recipe(Protocol):
     ``train_step`` runs one iteration (forward, backward, optimiser steps; use
     :meth:`Context.step` so gradients are averaged across ranks and non-finite losses are
     caught) and returns its loss terms as floats. ``sample`` maps LR faces in [0, 1] to SR faces
-    in [0, 1] at the current output size (eval mode, no grad). ``state``/``load_state`` carry
+    in [0, 1] at the current output size (eval mode, no grad); a recipe that is not SR (e.g.
+    distillation) may leave it out. ``state``/``load_state`` carry
     extra JSON counters (e.g. step and alpha) through checkpoints; ``state`` is also shown in
     the progress bar and the metrics log. Optional methods: ``validate(val_data, iteration)``
     returns the recipe's own validation figures (instead of PSNR/SSIM of ``sample``),
@@ -220,18 +221,20 @@ class InfiniteBatchSampler(Sampler[list[int]]):
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
-    """``FaceFolder`` datasets for ``data.train`` and ``data.val`` (val: first val_limit)."""
-    from progface.data.datasets import FaceFolder
+    """The registered ``data.dataset`` at ``data.train`` (and ``data.val``: first val_limit)."""
+    from progface import plugins
 
-    if not cfg.data.train:
-        raise ValueError("no training data: set data.train (a folder of HR faces)")
     d = cfg.data
-    train = FaceFolder(d.train, crop=d.crop, quantize=d.quantize, limit=d.limit or None)
-    val = (
-        FaceFolder(d.val, crop=d.crop, quantize=d.quantize, limit=d.val_limit or None)
-        if d.val
-        else None
-    )
+    if not d.train:
+        raise ValueError("no training data: set data.train (e.g. a folder of HR faces)")
+    spec = plugins.get("datasets", d.dataset)
+    common: dict[str, Any] = {"quantize": d.quantize, **({"crop": d.crop} if d.crop else {})}
+    split = {"split": d.split} if d.split else {}
+    train = spec.build(d.train, limit=d.limit or None, **common, **split)
+    val = None
+    if d.val:
+        split = {"split": d.val_split} if d.val_split else {}
+        val = spec.build(d.val, limit=d.val_limit or None, **common, **split)
     return train, val
 
 
@@ -327,8 +330,11 @@ def _eta(seconds: float) -> str:
 # --- distributed setup ---------------------------------------------------------------------
 
 
-def setup_distributed(device: str) -> tuple[int, int, torch.device]:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1; returns (rank, world, device)."""
+def setup_distributed(device: str) -> tuple[int, int, torch.device, bool]:
+    """Join the torchrun process group when ``WORLD_SIZE`` > 1.
+
+    Returns (rank, world, device, joined): ``joined`` is True when this call created the group
+    (and the caller should destroy it at the end)."""
     from progface.runtime import pick_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -340,9 +346,10 @@ def setup_distributed(device: str) -> tuple[int, int, torch.device]:
         dev = torch.device("cuda", local)
     else:
         dev = torch.device(name)
-    if world > 1 and not dist.is_initialized():
+    joined = world > 1 and not dist.is_initialized()
+    if joined:
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return rank, world, dev
+    return rank, world, dev, joined
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -369,8 +376,17 @@ def train(
         spec = plugins.get("recipes", cfg.recipe)
     if cfg.loop.threads:
         torch.set_num_threads(cfg.loop.threads)
-    rank, world, device = setup_distributed(cfg.loop.device)
+    rank, world, device, joined = setup_distributed(cfg.loop.device)
     ctx = Context(device, rank, world, cfg.loop.bf16, cfg.loop.channels_last)
+    try:
+        return _train(cfg, spec, ctx, train_data, val_data, resume, objects)
+    finally:
+        if joined:
+            dist.destroy_process_group()
+
+
+def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Path:
+    rank, world, device = ctx.rank, ctx.world_size, ctx.device
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
     if ctx.is_main:
@@ -409,6 +425,7 @@ def train(
 
     log = MetricsLog(out / "metrics.jsonl", ctx.is_main)
     total = recipe.total_iterations
+    end = min(total, cfg.loop.stop_at) if cfg.loop.stop_at else total
     sampler = InfiniteBatchSampler(
         len(train_data), cfg.loop.batch_size, cfg.seed, start, rank, world
     )
@@ -420,16 +437,20 @@ def train(
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
     )
     batches = iter(loader)
-    grid_batch = _grid_batch(val_data if val_data is not None else train_data, cfg, ctx)
+    is_sr = hasattr(recipe, "sample")  # SR recipes get PSNR/SSIM and LR | SR | HR grids
+    draws = is_sr or hasattr(recipe, "save_grid")
+    grid_batch = (
+        _grid_batch(val_data if val_data is not None else train_data, cfg, ctx) if draws else None
+    )
 
     from tqdm.auto import tqdm
 
     tty = sys.stderr.isatty()
-    bar = tqdm(total=total, initial=start, disable=not (ctx.is_main and cfg.loop.progress and tty),
+    bar = tqdm(total=end, initial=start, disable=not (ctx.is_main and cfg.loop.progress and tty),
                dynamic_ncols=True, desc=cfg.recipe)  # fmt: skip
     sums: dict[str, float] = {}
     n_logged, t_log, t0 = 0, time.perf_counter(), time.perf_counter()
-    for it in range(start, total):
+    for it in range(start, end):
         batch = _to_device(next(batches), ctx)
         ctx.iteration = it
         try:
@@ -447,7 +468,7 @@ def train(
         bar.update(1)
         bar.set_postfix_str(_fmt({**state, **terms}), refresh=False)
 
-        if done % cfg.loop.log_every == 0 or done == total:
+        if done % cfg.loop.log_every == 0 or done == end:
             now = time.perf_counter()
             sec = (now - t_log) / n_logged
             record = {"kind": "train", "iteration": done, **state,
@@ -455,13 +476,13 @@ def train(
                       "sec_per_it": sec, "elapsed_s": now - t0}  # fmt: skip
             log.write(record)
             if ctx.is_main and cfg.loop.progress and not tty:
-                eta = _eta(sec * (total - done))
-                print(f"[{done}/{total}] {_fmt({**state, **record})} eta {eta}",
+                eta = _eta(sec * (end - done))
+                print(f"[{done}/{end}] {_fmt({**state, **record})} eta {eta}",
                       file=sys.stderr, flush=True)  # fmt: skip
             sums, n_logged, t_log = {}, 0, now
 
-        val_due = done == total or (cfg.loop.val_every and done % cfg.loop.val_every == 0)
-        ckpt_due = done == total or (
+        val_due = done == end or (cfg.loop.val_every and done % cfg.loop.val_every == 0)
+        ckpt_due = done == end or (
             cfg.loop.checkpoint_every and done % cfg.loop.checkpoint_every == 0
         )
         if (val_due or ckpt_due) and world > 1:
@@ -469,16 +490,14 @@ def train(
                 average_buffers(model)
         if val_due and ctx.is_main:
             # a recipe may bring its own validation and figure (e.g. landmark NME, heatmaps)
-            if val_data is not None:
-                own = getattr(recipe, "validate", None)
-                scores = (
-                    own(val_data, done)
-                    if own
-                    else validate(recipe, val_data, ctx, cfg.loop.batch_size)
-                )
+            own = getattr(recipe, "validate", None)
+            if val_data is not None and (own is not None or is_sr):
+                scores = (own(val_data, done) if own is not None
+                          else validate(recipe, val_data, ctx, cfg.loop.batch_size))  # fmt: skip
                 log.write({"kind": "val", "iteration": done, **state, **scores})
-            grid = getattr(recipe, "save_grid", None) or (lambda b, p: save_grid(recipe, b, p))
-            grid(grid_batch, out / "samples" / f"iter_{done:08d}.png")
+            if grid_batch is not None:
+                grid = getattr(recipe, "save_grid", None) or (lambda b, p: save_grid(recipe, b, p))
+                grid(grid_batch, out / "samples" / f"iter_{done:08d}.png")
         if ckpt_due:
             _save(recipe, models, optimizers, ckpt_dir / checkpoint_name(done), done, cfg, ctx)
             if ctx.is_main:
@@ -501,9 +520,20 @@ def _grid_batch(data: Dataset, cfg: TrainConfig, ctx: Context) -> dict[str, Any]
     return _to_device(batch, ctx)
 
 
+def check_in_sync(models: dict[str, nn.Module]) -> None:
+    """Raise if the ranks' parameters differ (a data-parallel bug, never expected)."""
+    sums = torch.stack([torch.stack([p.detach().double().sum() for p in m.parameters()]).sum()
+                        for m in models.values()]).cpu()  # fmt: skip
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, sums)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError(f"data-parallel ranks diverged: parameter sums {gathered}")
+
+
 def _save(recipe, models, optimizers, path: Path, iteration: int, cfg, ctx: Context) -> None:
     mine = rng_state()
     if ctx.world_size > 1:
+        check_in_sync(models)
         states: list[Any] = [None] * ctx.world_size
         dist.all_gather_object(states, ({k: v.cpu() for k, v in mine[0].items()}, mine[1]))
     else:

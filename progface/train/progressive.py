@@ -27,6 +27,7 @@ from progface.models.progressive import (
     ProgressiveGenerator,
 )
 from progface.train.loop import Context
+from progface.weights import WeightsError
 
 TARGETS = {1: "x32", 2: "x64", 3: "hr"}  # the target image of each step
 
@@ -126,9 +127,15 @@ class ProgressiveRecipe:
         self.perceptual = None
         if opts.perceptual and any(w.perceptual[s - 1] for s in steps):
             if perceptual is None:
-                perceptual = PerceptualLoss(
-                    opts.perceptual_layers, weights=opts.perceptual_weights or None
-                )
+                try:
+                    perceptual = PerceptualLoss(
+                        opts.perceptual_layers, weights=opts.perceptual_weights or None
+                    )
+                except WeightsError as err:
+                    raise WeightsError(
+                        f"{err}; or pass --perceptual-weights PATH, or train without the "
+                        "perceptual term (--set options.perceptual=false)"
+                    ) from err
             self.perceptual = perceptual.to(ctx.device)
         self.heatmaps = None
         self.heatmap_source_name = None
@@ -143,6 +150,8 @@ class ProgressiveRecipe:
             if isinstance(heatmap_source, torch.nn.Module):
                 heatmap_source = heatmap_source.to(ctx.device)
             self.heatmaps = HeatmapLoss(heatmap_source)  # holds the frozen source
+        # D is trained only when some trained step uses the adversarial term
+        self.train_d = any(w.adversarial[s - 1] for s in steps)
         self.step, self.alpha = schedule(opts, 0)
 
     def _steps_trained(self) -> list[int]:
@@ -207,6 +216,11 @@ class ProgressiveRecipe:
         ctx.step(self.opt_g, total, terms)
         self.d.requires_grad_(True)
 
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["g_total"] = float(total.detach())
+        if not self.train_d:
+            return out
+
         # discriminator update
         if opts.fresh_fake:
             with torch.no_grad(), ctx.autocast():
@@ -217,9 +231,6 @@ class ProgressiveRecipe:
                 opts.gp_weight, opts.drift,
             )  # fmt: skip
         ctx.step(self.opt_d, d_total, d_terms)
-
-        out = {k: float(v.detach()) for k, v in terms.items()}
-        out["g_total"] = float(total.detach())
         out.update({f"d_{k}": float(v.detach()) for k, v in d_terms.items()})
         out["d_total"] = float(d_total.detach())
         return out

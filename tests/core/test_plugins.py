@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -167,9 +168,11 @@ def test_installed_entry_point_is_discovered(tmp_path):
 )
 def test_example_plugin_packages_install_and_register(tmp_path, folder, plugin, method):
     target = tmp_path / "site"
+    src = tmp_path / folder  # a copy: building in place would leave build/ in the repository
+    shutil.copytree(Path(__file__).resolve().parents[2] / "plugins" / folder, src)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--target", str(target), str(Path(__file__).resolve().parents[2] / "plugins" / folder)],
+         "--no-build-isolation", "--target", str(target), str(src)],
         check=True, capture_output=True,
     )  # fmt: skip
     rows = {r["name"]: r for r in json.loads(_progface(target, "plugins", "--json").stdout)}

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
+from progface.registry import RecipeSpec
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.config import load_config
 from progface.train.loop import InfiniteBatchSampler, NonFiniteLossError, train
 from progface.weights import load_safetensors
-from tests.train.toy_recipe import TOY_SPEC, ToyDataset
+from tests.train.toy_recipe import TOY_SPEC, ToyDataset, ToyNotSR, ToyOptions
 
 
 def _cfg(out, *extra):
@@ -79,3 +80,12 @@ def test_sampler_is_a_function_of_seed_and_iteration():
     r0 = InfiniteBatchSampler(10, 2, seed=1, rank=0, world=2)
     r1 = InfiniteBatchSampler(10, 2, seed=1, rank=1, world=2)
     assert r0.batch(0) + r1.batch(0) == a.batch(0)
+
+
+def test_recipe_without_sample_uses_its_own_validate(tmp_path):
+    spec = RecipeSpec("not-sr", lambda cfg, ctx, **o: ToyNotSR(cfg, ctx), ToyOptions)
+    cfg = _cfg(tmp_path / "n", "options.iterations=2")
+    train(cfg, spec=spec, train_data=ToyDataset(), val_data=ToyDataset(5))
+    records = [json.loads(x) for x in (tmp_path / "n" / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in records if r["kind"] == "val"][-1]["items"] == 5
+    assert not list((tmp_path / "n" / "samples").iterdir())

@@ -15,6 +15,8 @@ class ToyOptions:
     iterations: int = 4
     lr: float = 1e-2
     nan_at: int = -1  # iteration whose loss is made NaN (-1: never)
+    noise: float = 0.01  # input noise (exercises the RNG state on resume)
+    bn: bool = True
 
 
 class ToyDataset(torch.utils.data.Dataset):
@@ -32,12 +34,15 @@ class ToyDataset(torch.utils.data.Dataset):
         return {"name": f"{i}.png", "hr": self.hr[i], "lr": self.lr[i]}
 
 
-class ToyRecipe:
+class ToyCore:
+    """Everything but ``sample``: a recipe that is not SR (no PSNR, no grids)."""
+
     def __init__(self, cfg, ctx):
         self.ctx, self.opt_cfg = ctx, cfg.options
+        norm = nn.BatchNorm2d(4) if cfg.options.bn else nn.Identity()
         self.net = ctx.prepare(
             nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(3, 4, 3, padding=1),
-                          nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
+                          norm, nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
         )  # fmt: skip
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.options.lr, betas=(0.0, 0.99))
         self.total_iterations = cfg.options.iterations
@@ -51,7 +56,7 @@ class ToyRecipe:
 
     def train_step(self, batch, iteration):
         self.net.train()
-        noise = torch.randn_like(batch["lr"]) * 0.01  # exercises the RNG state on resume
+        noise = torch.randn_like(batch["lr"]) * self.opt_cfg.noise
         loss = (self.net(batch["lr"] + noise) - batch["hr"]).abs().mean()
         if iteration == self.opt_cfg.nan_at:
             loss = loss * float("nan")
@@ -59,16 +64,23 @@ class ToyRecipe:
         self.seen += 1
         return {"l1": float(loss.detach())}
 
-    @torch.no_grad()
-    def sample(self, lr):
-        self.net.eval()
-        return self.net(lr)
-
     def state(self):
         return {"seen": self.seen}
 
     def load_state(self, state):
         self.seen = state["seen"]
+
+
+class ToyRecipe(ToyCore):
+    @torch.no_grad()
+    def sample(self, lr):
+        self.net.eval()
+        return self.net(lr)
+
+
+class ToyNotSR(ToyCore):
+    def validate(self, data, iteration):
+        return {"items": len(data)}
 
 
 TOY_SPEC = RecipeSpec(

@@ -1,0 +1,64 @@
+"""``progface train``: TOML file, --set, --resume from the run folder, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from progface.cli import cli
+
+
+def _faces(folder, n=3):
+    folder.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(n):
+        img = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=gen), size=128,
+                                              mode="bilinear")[0]  # fmt: skip
+        Image.fromarray((img.permute(1, 2, 0) * 255).byte().numpy()).save(folder / f"{i}.png")
+    return folder
+
+
+def test_train_from_toml_then_resume(tmp_path):
+    faces = _faces(tmp_path / "faces")
+    run = tmp_path / "run"
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""
+preset = "table2-pixel-wgan"
+out = "{run}"
+[data]
+train = "{faces}"
+val = "{faces}"
+workers = 0
+[loop]
+batch_size = 2
+log_every = 1
+progress = false
+[options]
+iterations = [2]
+channels = [16, 8, 8, 8]
+""")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["train", str(config), "--set", "loop.stop_at=1"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(cli, ["train", str(config)])
+    assert again.exit_code != 0 and "--resume" in again.output
+    resumed = runner.invoke(cli, ["train", "--resume", "--out", str(run)])
+    assert resumed.exit_code == 0, resumed.output
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2]
+    val = [r for r in records if r["kind"] == "val"]
+    assert [r["size"] for r in val] == [32, 32] and val[-1]["faces"] == 3
+    assert {"psnr", "ssim", "bilinear_psnr", "bilinear_ssim"} <= set(val[-1])
+    assert (run / "samples" / "iter_00000002.png").is_file()
+
+
+def test_train_errors_name_the_key(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--set", "options.iteratons=[1]"])
+    assert result.exit_code != 0 and "did you mean 'options.iterations'" in result.output
+    result = CliRunner().invoke(cli, ["train", "--preset", "nope"])
+    assert result.exit_code != 0 and "no preset 'nope'" in result.output
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "data.train" in result.output

@@ -1,0 +1,206 @@
+"""The paper's recipe: schedule, presets, all five losses, resume across a step change."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from progface.data.degrade import degrade_chain
+from progface.losses.perceptual import PerceptualLoss
+from progface.train.checkpoint import latest_checkpoint
+from progface.train.config import load_config
+from progface.train.loop import Context, train
+from progface.train.progressive import ProgressiveOptions, ProgressiveRecipe, schedule
+from progface.weights import load_safetensors
+from tests.losses.toy_source import TinySource
+
+TINY = "options.channels=[16, 8, 8, 8]"
+
+
+class TinyFeatures(torch.nn.Module):
+    """Stands in for VGG16 (the real one is tested in tests/losses/test_perceptual.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=4)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return [h, torch.nn.functional.avg_pool2d(h, 2)]
+
+
+def tiny_perceptual():
+    torch.manual_seed(3)
+    return PerceptualLoss(vgg=TinyFeatures(), layers=("relu1_2", "relu2_2"))
+
+
+class Faces(Dataset):
+    """Smooth random 128 px 'faces' with the paper's LR chain."""
+
+    def __init__(self, n: int = 6) -> None:
+        gen = torch.Generator().manual_seed(7)
+        hr = torch.nn.functional.interpolate(torch.rand(n, 3, 8, 8, generator=gen), size=128,
+                                             mode="bilinear", align_corners=False)  # fmt: skip
+        self.hr = hr
+        self.x64, self.x32, self.lr = degrade_chain(hr, (64, 32, 16))
+
+    def __len__(self):
+        return len(self.hr)
+
+    def __getitem__(self, i):
+        return {"name": f"{i}", "hr": self.hr[i], "x64": self.x64[i], "x32": self.x32[i],
+                "lr": self.lr[i]}  # fmt: skip
+
+
+def test_schedule_defaults_and_paper():
+    code = ProgressiveOptions()
+    assert schedule(code, 0) == (1, -1.0) and schedule(code, 49_999) == (1, -1.0)
+    assert schedule(code, 50_000) == (2, 0.0)
+    assert schedule(code, 62_500) == (2, 0.5) and schedule(code, 75_000) == (2, 1.0)
+    assert schedule(code, 99_999) == (2, 1.0)
+    assert schedule(code, 100_000) == (3, 0.0) and schedule(code, 112_500) == (3, 0.5)
+    assert schedule(code, 125_000) == (3, 1.0) and schedule(code, 199_999) == (3, 1.0)
+    paper = load_config(preset="paper").options
+    assert paper.pixel_loss == "mse"
+    assert schedule(paper, 75_000) == (2, 0.5) and schedule(paper, 150_000) == (3, 0.5)
+    flat = load_config(preset="table2-no-progressive").options
+    assert schedule(flat, 0) == (3, -1.0) and sum(flat.iterations) == 200_000
+
+
+def test_table2_presets():
+    rows = {name: load_config(preset=name).options for name in
+            ("table2-pixel-wgan", "table2-perceptual", "table2-heatmap", "table2-full")}  # fmt: skip
+    assert not rows["table2-pixel-wgan"].perceptual
+    assert rows["table2-pixel-wgan"].weights.heatmap == [0, 0, 0]
+    assert rows["table2-perceptual"].perceptual and rows["table2-perceptual"].weights.attention == [
+        0,
+        0,
+        0,
+    ]
+    assert rows["table2-heatmap"].weights.heatmap == [0, 50, 50]
+    assert rows["table2-heatmap"].weights.attention == [0, 0, 0]
+    full = rows["table2-full"]
+    assert full == ProgressiveOptions()
+    assert full.weights.attention == [0, 500, 50] and full.weights.perceptual == [1e-2, 1e-2, 1e-3]
+    assert full.weights.adversarial == [1, 1, 0.1] and full.weights.pixel == [10, 10, 10]
+    assert full.lr == 1e-3 and full.betas == [0.0, 0.99]
+    assert load_config().loop.batch_size == 16
+
+
+def test_all_losses_over_three_steps():
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[1, 1, 2]", "options.fade=[0.0, 1.0, 1.0]",
+                              ])  # fmt: skip
+    source = TinySource(num_landmarks=68)
+    recipe = ProgressiveRecipe(
+        cfg, Context(torch.device("cpu")), heatmap_source=source, perceptual=tiny_perceptual()
+    )
+    data = Faces(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("hr", "x64", "x32", "lr")}
+    seen = []
+    for it in range(4):
+        terms = recipe.train_step(batch, it)
+        seen.append((recipe.state()["step"], sorted(terms)))
+        assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    d_terms = ["d_drift", "d_gp", "d_total", "d_wasserstein"]
+    base = ["adversarial", "g_total", "perceptual", "pixel"]
+    assert seen[0] == (1, sorted(base + d_terms))
+    assert seen[1] == (2, sorted(base + d_terms + ["attention", "heatmap"]))
+    assert seen[3] == (3, sorted(base + d_terms + ["attention", "heatmap"]))
+    assert recipe.state() == {"step": 3, "alpha": 0.5}  # fade over 2 iterations, k = 1
+    assert not source.training and all(p.grad is None for p in source.parameters())
+    assert recipe.sample(batch["lr"]).shape == (2, 3, 128, 128)
+    tensors, facts = recipe.export()
+    assert facts["step"] == 3 and facts["perceptual"] == "vgg16 cache"
+    assert facts["heatmap_source"] == "TinySource"
+
+
+def test_perceptual_off_needs_no_vgg_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROGFACE_HOME", str(tmp_path))
+    monkeypatch.setenv("PROGFACE_OFFLINE", "1")
+    cfg = load_config(overrides=[TINY, "options.perceptual=false"], preset="table2-pixel-wgan")
+    recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")))
+    assert recipe.perceptual is None and recipe.export()[1]["perceptual"] == "off"
+    from progface.weights import WeightsError
+
+    with pytest.raises(WeightsError, match=r"vgg16-397923af.pth.*options.perceptual=false"):
+        ProgressiveRecipe(load_config(overrides=[TINY]), Context(torch.device("cpu")),
+                          heatmap_source=TinySource(68))  # fmt: skip
+
+
+def _run(out, *extra):
+    return load_config(overrides=[f'out="{out}"', "loop.batch_size=2", "data.workers=0",
+                                  "loop.progress=false", "loop.log_every=1", "loop.val_every=0",
+                                  "loop.checkpoint_every=0", "loop.keep_checkpoints=1", *extra])  # fmt: skip
+
+
+def _compare(a_run, b_run):
+    a, meta_a = load_safetensors(latest_checkpoint(a_run / "checkpoints"))
+    b, meta_b = load_safetensors(latest_checkpoint(b_run / "checkpoints"))
+    assert meta_a["iteration"] == meta_b["iteration"]
+    assert meta_a["recipe_state"] == meta_b["recipe_state"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    return meta_a
+
+
+def test_resume_bit_exact_across_step_change_with_all_losses(tmp_path):
+    opts = [TINY, "options.iterations=[2, 2]", "options.fade=[0.0, 1.0, 1.0]"]
+
+    def objs():  # the same frozen source and feature net in every run
+        perceptual = tiny_perceptual()
+        torch.manual_seed(4)
+        return {"heatmap_source": TinySource(68), "perceptual": perceptual}
+
+    train(_run(tmp_path / "a", *opts), train_data=Faces(), **objs())
+    train(_run(tmp_path / "b", *opts, "loop.stop_at=3"), train_data=Faces(), **objs())
+    train(_run(tmp_path / "b", *opts), train_data=Faces(), resume=True, **objs())
+    meta = _compare(tmp_path / "a", tmp_path / "b")
+    assert meta["iteration"] == 4 and meta["recipe_state"] == {"step": 2, "alpha": 0.5}
+
+
+@pytest.mark.slow
+def test_resume_bit_exact_paper_architecture_step1(tmp_path):
+    # the full-size networks (16 -> 32 px needs them as they are): 2 straight == 1 + resume + 1
+    opts = ["options.iterations=[2]", "options.perceptual=false"]
+    train(_run(tmp_path / "a", *opts), train_data=Faces(2))
+    train(_run(tmp_path / "b", *opts, "loop.stop_at=1"), train_data=Faces(2))
+    train(_run(tmp_path / "b", *opts), train_data=Faces(2), resume=True)
+    meta = _compare(tmp_path / "a", tmp_path / "b")
+    assert meta["iteration"] == 2 and meta["config"]["options"]["perceptual"] is False
+    weights, facts = load_safetensors(tmp_path / "a" / "weights.safetensors")
+    assert facts["step"] == 1 and facts["perceptual"] == "off" and len(weights) == 76
+
+
+def test_bf16_autocast_and_channels_last_step():
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[1, 1]"])
+    ctx = Context(torch.device("cpu"), bf16=True, channels_last=True)
+    recipe = ProgressiveRecipe(
+        cfg, ctx, heatmap_source=TinySource(68), perceptual=tiny_perceptual()
+    )
+    data = Faces(2)
+    batch = {
+        k: ctx.images(torch.stack([data[i][k] for i in range(2)]))
+        for k in ("hr", "x64", "x32", "lr")
+    }
+    assert batch["hr"].is_contiguous(memory_format=torch.channels_last)
+    for it in range(2):
+        terms = recipe.train_step(batch, it)
+        assert all(torch.isfinite(torch.tensor(v)) for v in terms.values()), terms
+    assert "attention" in terms and recipe.sample(batch["lr"]).dtype == torch.float32
+
+
+def test_no_adversarial_term_means_no_discriminator_update():
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[2]", "options.perceptual=false",
+                                 "options.weights.adversarial=[0.0, 0.0, 0.0]"])  # fmt: skip
+    recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")))
+    before = {k: v.clone() for k, v in recipe.d.state_dict().items()}
+    data = Faces(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("hr", "x64", "x32", "lr")}
+    terms = recipe.train_step(batch, 0)
+    assert sorted(terms) == ["g_total", "pixel"]
+    assert all(torch.equal(v, before[k]) for k, v in recipe.d.state_dict().items())
