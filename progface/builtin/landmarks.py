@@ -15,10 +15,10 @@ def _fan(weights=None, device="cpu"):
     return FanSource.load(weights, device)
 
 
-def _fan_distilled(weights=None, device="cpu"):
+def _fan_distilled(weights=None, device="cpu", work_size=None):
     from progface.landmarks.sources import FanDistilledSource
 
-    return FanDistilledSource.load(weights, device)
+    return FanDistilledSource.load(weights, device, work_size)
 
 
 def _landmarks(points=None, sigma=1.5, points_size=128, device="cpu"):

@@ -78,6 +78,23 @@ def test_fan_distilled_source_is_frozen_but_passes_gradients_to_images():
         source(torch.rand(3, 32, 32))
 
 
+def test_fan_distilled_work_size_runs_at_64_px():
+    net = FanDistilled().eval()
+    source = FanDistilledSource(net, work_size=64)
+    x = torch.rand(2, 3, 128, 128, requires_grad=True)
+    hm = source(x)
+    with torch.no_grad():
+        small = net(
+            torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True)
+        )
+        want = torch.nn.functional.interpolate(small, size=(128, 128), mode="bilinear")
+    assert hm.shape == (2, 68, 128, 128) and torch.allclose(hm, want, atol=1e-6)
+    hm.sum().backward()
+    assert x.grad.abs().sum() > 0
+    with torch.no_grad():  # at the work size itself: the plain network
+        assert torch.equal(source(x[:, :, :64, :64]), net(x[:, :, :64, :64]))
+
+
 def test_fan_source_resizes_to_256_and_back():
     torch.manual_seed(0)
     net = FAN(num_modules=1)  # same code path, a quarter of the cost
