@@ -21,6 +21,12 @@ from progface.train.config import read_toml
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, save_safetensors, sha256_of
 
 
+def _short(path: str) -> str:
+    """``/any/where/data/faces/train/celeba`` -> ``faces/train/celeba`` (no local paths)."""
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("faces") :]) if "faces" in parts else Path(path).name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run", type=Path)
@@ -38,11 +44,15 @@ def main() -> None:
         for size, e in errors.items()
         for kind, key in (("nme", "size"), ("nme_io", "inter_ocular"))
     }
+    config["distillation"]["report"] = [_short(d) for d in config["distillation"]["report"]]
     config |= {
-        "training_data": run_cfg["data"]["train"].split(","),
-        "validation_data": run_cfg["data"]["val"],
+        "training_data": [_short(d) for d in run_cfg["data"]["train"].split(",")],
+        "validation_data": _short(run_cfg["data"]["val"]),
+        "batch_size": run_cfg["loop"]["batch_size"],
+        "bf16_autocast": run_cfg["loop"]["bf16"],
         "validation_faces": run_cfg["data"]["val_limit"],
         "test": test,
+        "test_data": _short(str(args.test)),
         "test_faces": len(faces),
         "nme_unit": "percent; nme: of the image side, nme_io: of the outer-eye-corner distance",
         "licence": FAN_DISTILLED_SHIPPED.licence,

@@ -223,7 +223,8 @@ def _write_eval(out: Path, faces, errors, summary: dict) -> None:
 @landmarks.command(name="show")
 @click.option("--source", required=True, help="Heatmap source name.")
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Folder of faces.")
-@click.option("--out", required=True, type=click.Path(path_type=str), help="PNG to write.")
+@click.option("--out", required=True, type=click.Path(path_type=str),
+              help="Figure to write (.png, or .jpg for a smaller file).")  # fmt: skip
 @click.option("--weights", type=click.Path(path_type=str), help="Weight file for the source.")
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Resolution the source runs at.")  # fmt: skip
@@ -249,5 +250,12 @@ def show(source, data, out, weights, size, limit, tile, device):
         heatmaps = src(resize_faces(images, size))
     pred = predict_landmarks(src, images, size)
     fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points, size=tile)
-    save_atomic(fig, Path(out))
+    out = Path(out)
+    if out.suffix.lower() in (".jpg", ".jpeg"):  # smaller files for documentation
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        fig.save(tmp, format="JPEG", quality=88)
+        os.replace(tmp, out)
+    else:
+        save_atomic(fig, out)
     click.echo(f"wrote {out}")

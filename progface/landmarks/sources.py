@@ -91,6 +91,7 @@ class FanDistilledSource(_FrozenSource):
         self.net = _freeze(model if model is not None else FanDistilled())
         self.num_landmarks = self.net.num_landmarks
         self.work_size = work_size
+        self.eval()
 
     @classmethod
     def load(
@@ -139,6 +140,7 @@ class FanSource(_FrozenSource):
         self.net = _freeze(model if model is not None else FAN())
         self.num_landmarks = self.net.num_landmarks
         self.input_size = input_size
+        self.eval()
 
     @classmethod
     def load(cls, weights: str | os.PathLike[str] | None = None, device: str = "cpu") -> FanSource:

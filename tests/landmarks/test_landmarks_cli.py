@@ -85,7 +85,12 @@ def test_show_writes_the_figure(face_folder, random_student, tmp_path):
     from PIL import Image
 
     img = Image.open(out)
-    assert img.size == (3 * 192 + 2 * 2, 14 + 2 * 192 + 2)
+    assert img.size == (3 * 192 + 2 * 2, 14 + 2 * 192 + 2) and img.format == "PNG"
+    small = tmp_path / "fig.jpg"
+    args = ["landmarks", "show", "--source", "fan-distilled", "--weights", str(random_student),
+            "--data", str(face_folder), "--out", str(small), "--limit", "1", "--tile", "64"]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert Image.open(small).format == "JPEG" and Image.open(small).size == (3 * 64 + 4, 14 + 64)
 
 
 def test_weights_import_command(tmp_path, monkeypatch):

@@ -65,6 +65,7 @@ def test_landmarks_source_from_a_pts_file(tmp_path):
 
 def test_fan_distilled_source_is_frozen_but_passes_gradients_to_images():
     source = FanDistilledSource(FanDistilled())
+    assert not source.training
     source.train()  # cannot be switched back to train mode
     assert not source.training and not source.net.training
     assert all(not p.requires_grad for p in source.parameters())
