@@ -109,7 +109,8 @@ class FanDistilledSource(_FrozenSource):
         s = self.work_size
         if s is None or images.shape[-2:] == (s, s):
             return images
-        return F.interpolate(images, size=(s, s), mode="bilinear", antialias=True)
+        # float32: the antialiased CPU kernel has no bfloat16 version (autocast outputs)
+        return F.interpolate(images.float(), size=(s, s), mode="bilinear", antialias=True)
 
     def features(self, images: Tensor) -> Tensor:
         """Hidden features ``[B, 128, H, W]`` (the student's hint layer)."""

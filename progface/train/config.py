@@ -49,7 +49,7 @@ class DataConfig:
     """Where the faces come from (``FaceFolder`` items: hr, x64, x32, lr in [0, 1])."""
 
     dataset: str = "folder"  # registered dataset: folder, celeba, ...
-    train: str = ""  # root of the training faces (a folder of HR faces for "folder")
+    train: str = ""  # root of the training faces; several roots joined by os.pathsep (":")
     val: str = ""  # root of held-out faces ("" = no validation)
     split: str = ""  # dataset split for training, e.g. "train" for celeba ("" = none)
     val_split: str = ""  # dataset split for validation, e.g. "val" for celeba
@@ -58,6 +58,8 @@ class DataConfig:
     val_limit: int = 100  # validate on the first N faces
     quantize: bool = True  # round every stage of the LR chain to 1/255 (PIL parity)
     workers: int = 2  # DataLoader worker processes per rank
+    landmarks: bool = False  # items carry their labelled 68 landmarks (folder dataset)
+    cache: bool = False  # keep decoded training faces in memory (uint8; needs quantize)
 
 
 @dataclass

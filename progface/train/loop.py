@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from progface.train.checkpoint import (
     checkpoint_name,
@@ -120,7 +120,9 @@ class Context:
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        if self.channels_last and x.dim() == 4:  # images only (not e.g. landmarks [B, N, 2])
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def check(self, terms: Mapping[str, torch.Tensor | float]) -> None:
         """Raise NonFiniteLossError naming the first NaN/inf term (on every rank at once)."""
@@ -229,8 +231,17 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
         raise ValueError("no training data: set data.train (e.g. a folder of HR faces)")
     spec = plugins.get("datasets", d.dataset)
     common: dict[str, Any] = {"quantize": d.quantize, **({"crop": d.crop} if d.crop else {})}
+    marks = {"landmarks": True} if d.landmarks else {}  # training items only
     split = {"split": d.split} if d.split else {}
-    train = spec.build(d.train, limit=d.limit or None, **common, **split)
+    roots = [r for r in d.train.split(os.pathsep) if r]
+    parts = [spec.build(r, **common, **marks, **split) for r in roots]
+    train: Dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    if d.limit:
+        train = Subset(train, range(min(d.limit, len(train))))
+    if d.cache:
+        from progface.data.datasets import CachedFaces
+
+        train = CachedFaces(train)
     val = None
     if d.val:
         split = {"split": d.val_split} if d.val_split else {}
@@ -495,6 +506,7 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
                 scores = (own(val_data, done) if own is not None
                           else validate(recipe, val_data, ctx, cfg.loop.batch_size))  # fmt: skip
                 log.write({"kind": "val", "iteration": done, **state, **scores})
+                _keep_best(recipe, out, done, scores)
             if grid_batch is not None:
                 grid = getattr(recipe, "save_grid", None) or (lambda b, p: save_grid(recipe, b, p))
                 grid(grid_batch, out / "samples" / f"iter_{done:08d}.png")
@@ -512,6 +524,31 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     if world > 1:
         dist.barrier()
     return out
+
+
+def _keep_best(recipe: Recipe, out: Path, iteration: int, scores: Mapping[str, Any]) -> None:
+    """Export the recipe's weights to ``OUT/best.safetensors`` when validation improves.
+
+    Better = a larger output size (a later progressive step), or the same size and a higher
+    val PSNR. ``OUT/best.json`` records what the file holds, so a resumed run goes on from it.
+    """
+    export = getattr(recipe, "export", None)
+    if export is None or "psnr" not in scores:
+        return
+    record = {"iteration": iteration, "psnr": float(scores["psnr"]),
+              "ssim": float(scores.get("ssim", float("nan"))), "size": int(scores.get("size", 0))}  # fmt: skip
+    path = out / "best.json"
+    if path.is_file():
+        best = json.loads(path.read_text(encoding="utf-8"))
+        if (record["size"], record["psnr"]) <= (best["size"], best["psnr"]):
+            return
+    from progface.weights import save_safetensors
+
+    tensors, facts = export()
+    save_safetensors(tensors, out / "best.safetensors", {**facts, "val": record})
+    tmp = out / ".best.json.tmp"
+    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _grid_batch(data: Dataset, cfg: TrainConfig, ctx: Context) -> dict[str, Any]:

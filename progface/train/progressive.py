@@ -11,6 +11,7 @@ Images are in [-1, 1] inside the recipe (the generator's range); the loop hands 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,15 @@ class ProgressiveOptions:
     perceptual_layers: list[str] = field(default_factory=lambda: list(AUTHORS_LAYERS))
     perceptual_weights: str = ""  # vgg16-397923af.pth path; "" = cache/download; "random"
     heatmap_source: str = "fan-distilled"  # registered heatmap source (or pass an object)
+    heatmap_source_options: dict = field(default_factory=dict)  # e.g. {work_size = 64}
+    # Where the attention maps M* come from: "" = the heatmap source on the target (the paper);
+    # "landmarks" = the training faces' labelled landmarks (data.landmarks = true), rendered
+    # as Gaussians at the target size: exact where the source is still weak, and free.
+    attention_source: str = ""
     lr: float = 1e-3
+    # "constant" (the authors' code) or "cosine": lr falls to lr_min over the last step
+    lr_decay: str = "constant"
+    lr_min: float = 1e-5
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
     gp_weight: float = 10.0
     drift: float = 0.001
@@ -74,6 +83,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "table2-no-progressive": {"options": {"progressive": False}},
     "table2-full": {},
 }
+
+
+ATTENTION_SOURCES = ("", "landmarks")
+LR_DECAYS = ("constant", "cosine")
+
+
+def learning_rate(opts: ProgressiveOptions, iteration: int) -> float:
+    """The learning rate of 0-based ``iteration``: constant, or cosine from ``lr`` to
+    ``lr_min`` over the last step (the earlier steps keep ``lr``)."""
+    if opts.lr_decay == "constant":
+        return opts.lr
+    start = sum(opts.iterations[:-1]) if opts.progressive else 0
+    length = opts.iterations[-1] if opts.progressive else sum(opts.iterations)
+    k = min(max(iteration - start, 0), length)
+    return opts.lr_min + 0.5 * (opts.lr - opts.lr_min) * (1 + math.cos(math.pi * k / length))
 
 
 def schedule(opts: ProgressiveOptions, iteration: int) -> tuple[int, float]:
@@ -102,6 +126,12 @@ def _validate(opts: ProgressiveOptions) -> None:
     for name, values in vars(opts.weights).items():
         if len(values) != 3:
             raise ValueError(f"options.weights.{name} needs 3 values (steps 1-3), got {values}")
+    if opts.attention_source not in ATTENTION_SOURCES:
+        raise ValueError(f"options.attention_source must be one of {ATTENTION_SOURCES}")
+    if opts.lr_decay not in LR_DECAYS:
+        raise ValueError(f"options.lr_decay must be one of {LR_DECAYS}")
+    if not 0 <= opts.lr_min <= opts.lr:
+        raise ValueError(f"options.lr_min must be in [0, options.lr], got {opts.lr_min}")
     if len(opts.channels) != 4 or len(opts.betas) != 2:
         raise ValueError("options.channels needs 4 widths and options.betas 2 values")
 
@@ -143,7 +173,8 @@ class ProgressiveRecipe:
             if heatmap_source is None:
                 from progface import plugins
 
-                heatmap_source = plugins.get("heatmap_sources", opts.heatmap_source).build()
+                spec = plugins.get("heatmap_sources", opts.heatmap_source)
+                heatmap_source = spec.build(**opts.heatmap_source_options)
                 self.heatmap_source_name = opts.heatmap_source
             else:
                 self.heatmap_source_name = type(heatmap_source).__name__
@@ -152,6 +183,10 @@ class ProgressiveRecipe:
             self.heatmaps = HeatmapLoss(heatmap_source)  # holds the frozen source
         # D is trained only when some trained step uses the adversarial term
         self.train_d = any(w.adversarial[s - 1] for s in steps)
+        if opts.attention_source == "landmarks":
+            from progface.landmarks.sources import LandmarkHeatmaps
+
+            self.labelled = LandmarkHeatmaps()
         self.step, self.alpha = schedule(opts, 0)
 
     def _steps_trained(self) -> list[int]:
@@ -188,6 +223,8 @@ class ProgressiveRecipe:
         w = opts.weights
         lr = batch["lr"] * 2 - 1
         target = batch[TARGETS[step]] * 2 - 1
+        for group in self.opt_g.param_groups:
+            group["lr"] = learning_rate(opts, iteration)
         self.g.train()
         self.d.train()
 
@@ -204,13 +241,17 @@ class ProgressiveRecipe:
                 terms["adversarial"] = wgan_g_loss(self.d(fake, step, alpha))
                 total = total + w.adversarial[i] * terms["adversarial"]
             if self.heatmaps is not None and step > 1 and (w.heatmap[i] or w.attention[i]):
-                real_hm = self.heatmaps.real_heatmaps(target)  # shared by both losses
+                labelled = opts.attention_source == "landmarks"
+                real_hm = None  # the source's heatmaps of the target, shared by both losses
+                if w.heatmap[i] or not labelled:
+                    real_hm = self.heatmaps.real_heatmaps(target)
                 if w.heatmap[i]:
                     fake_hm = heatmaps_of(self.heatmaps.source, fake, self.heatmaps.input_range)
                     terms["heatmap"] = heatmap_loss(fake_hm.float(), real_hm.float())
                     total = total + w.heatmap[i] * terms["heatmap"]
                 if w.attention[i]:
-                    att = attention_map(real_hm.float())
+                    att_hm = self._labelled_heatmaps(batch, target) if labelled else real_hm
+                    att = attention_map(att_hm.float())
                     terms["attention"] = attention_loss(fake.float(), target, att)
                     total = total + w.attention[i] * terms["attention"]
         ctx.step(self.opt_g, total, terms)
@@ -235,6 +276,20 @@ class ProgressiveRecipe:
         out["d_total"] = float(d_total.detach())
         return out
 
+    def _labelled_heatmaps(self, batch: dict[str, Any], target: torch.Tensor) -> torch.Tensor:
+        """Gaussians at the batch's labelled landmarks (128-px coordinates), at the target size."""
+        from progface.landmarks.heatmaps import rescale_points
+
+        points = batch.get("landmarks")
+        if points is None:
+            raise ValueError(
+                "options.attention_source = 'landmarks' needs labelled training faces: "
+                "set data.landmarks = true (a landmarks68.csv or .pts files beside the images)"
+            )
+        size = target.shape[-1]
+        points = rescale_points(points.float(), batch["hr"].shape[-1], size)
+        return self.labelled.heatmaps_from_points(points, size)
+
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The generator's weights and the facts ``ours`` and the reader need."""
         step, alpha = self.state()["step"], self.state()["alpha"]
@@ -253,6 +308,7 @@ class ProgressiveRecipe:
                 else f"vgg16 {getattr(self.perceptual, 'weights_source', 'custom')}"
             ),  # fmt: skip
             "heatmap_source": self.heatmap_source_name or "none",
+            "attention_source": self.opts.attention_source or self.heatmap_source_name or "none",
         }
 
 
