@@ -49,11 +49,12 @@ class DistilledFANStandIn(nn.Module):
         return self.layers(self.conv(x))
 
 
-def heatmap_source():
+def heatmap_source(options: dict):
     try:
         from progface import plugins
 
-        return plugins.get("heatmap_sources", "fan-distilled").build(), "fan-distilled"
+        source = plugins.get("heatmap_sources", "fan-distilled").build(**options)
+        return source, f"fan-distilled {options}" if options else "fan-distilled"
     except Exception as err:  # not registered yet, or its weights are not here
         print(f"fan-distilled unavailable ({err}); using the stand-in", file=sys.stderr)
         return DistilledFANStandIn(), "stand-in (distilled-FAN architecture, random weights)"
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="a recipe config override (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,14 +111,15 @@ def main() -> None:
 
     iterations = {1: "[100]", 2: "[1, 100]", 3: "[1, 1, 100]"}[args.step]
     cfg = load_config(overrides=[f"options.iterations={iterations}", "options.fade=[0.0, 0.0, 0.0]",
-                                 "options.perceptual_weights=random"])  # fmt: skip
-    source, source_name = heatmap_source()
+                                 "options.perceptual_weights=random", *args.overrides])  # fmt: skip
+    source, source_name = heatmap_source(cfg.options.heatmap_source_options)
     torch.manual_seed(0)
     ctx = Context(torch.device("cpu"), bf16=args.bf16, channels_last=args.channels_last)
     recipe = ProgressiveRecipe(cfg, ctx, heatmap_source=source)
     b = args.batch
     batch = {"lr": torch.rand(b, 3, 16, 16), "x32": torch.rand(b, 3, 32, 32),
-             "x64": torch.rand(b, 3, 64, 64), "hr": torch.rand(b, 3, 128, 128)}  # fmt: skip
+             "x64": torch.rand(b, 3, 64, 64), "hr": torch.rand(b, 3, 128, 128),
+             "landmarks": 32 + 64 * torch.rand(b, 68, 2)}  # fmt: skip
     batch = {k: ctx.images(v) for k, v in batch.items()}
     first = sum(cfg.options.iterations[: args.step - 1])  # an iteration inside the step
     calib_before = calibration_conv_s()
@@ -144,6 +148,7 @@ def main() -> None:
         "batch": b,
         "bf16": args.bf16,
         "channels_last": args.channels_last,
+        "overrides": args.overrides,
         "losses": sorted(k for k in terms if not k.startswith("d_") and k != "g_total"),
         "heatmap_source": source_name,
         "perceptual_weights": "random",

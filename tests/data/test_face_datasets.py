@@ -169,3 +169,27 @@ def test_celeba_errors(tmp_path, make_smooth):
     (tmp_path / "list_eval_partition.txt").write_text("000001.jpg 7\n")
     with pytest.raises(ValueError, match=r"list_eval_partition.txt:1: expected '<file> <0\|1\|2>'"):
         CelebA(tmp_path)
+
+
+def test_cached_faces_are_lossless_and_loaded_once(tmp_path, make_smooth, monkeypatch):
+    from progface.data.datasets import CachedFaces
+
+    root = _write_folder(tmp_path / "faces", make_smooth, [(150, 150), (128, 128)])
+    plain, cached = FaceFolder(root), CachedFaces(FaceFolder(root))
+    for i in range(2):
+        first, again, want = cached[i], cached[i], plain[i]
+        assert first["name"] == want["name"]
+        for key in SHAPES:
+            assert torch.equal(first[key], want[key]) and torch.equal(again[key], want[key])
+    calls = []
+    monkeypatch.setattr(FaceFolder, "__getitem__", lambda self, i: calls.append(i))
+    cached[0], cached[1]  # noqa: B018 (served from memory: the folder is not read again)
+    assert calls == [] and cached._items[0]["hr"].dtype == torch.uint8
+
+
+def test_cached_faces_refuse_unquantized_items(tmp_path, make_smooth):
+    from progface.data.datasets import CachedFaces
+
+    root = _write_folder(tmp_path / "faces", make_smooth, [(140, 140)])
+    with pytest.raises(ValueError, match=r"item 0 'hr' is not quantized.*data.quantize=true"):
+        CachedFaces(FaceFolder(root, quantize=False))[0]

@@ -89,3 +89,47 @@ def test_recipe_without_sample_uses_its_own_validate(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "n" / "metrics.jsonl").read_text().splitlines()]
     assert [r for r in records if r["kind"] == "val"][-1]["items"] == 5
     assert not list((tmp_path / "n" / "samples").iterdir())
+
+
+def test_several_training_roots_limit_and_cache(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from progface.data.datasets import CachedFaces
+    from progface.train.loop import build_datasets
+
+    for folder, n in (("a", 3), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            Image.new("RGB", (128, 128), (10 * i, 20, 30)).save(tmp_path / folder / f"{i}.png")
+    roots = os.pathsep.join(str(tmp_path / f) for f in ("a", "b"))
+    cfg = load_config(overrides=[f"data.train={json.dumps(roots)}"])
+    train, val = build_datasets(cfg)
+    assert len(train) == 5 and val is None
+    assert [train[i]["name"] for i in range(5)] == ["0.png", "1.png", "2.png", "0.png", "1.png"]
+    cfg = load_config(
+        overrides=[f"data.train={json.dumps(roots)}", "data.limit=4", "data.cache=true"]
+    )
+    train, _ = build_datasets(cfg)
+    assert isinstance(train, CachedFaces) and len(train) == 4 and train[3]["name"] == "0.png"
+
+
+def test_best_weights_follow_size_then_psnr(tmp_path):
+    from progface.train.loop import _keep_best
+
+    class Exporting:
+        def __init__(self):
+            self.value = 0.0
+
+        def export(self):
+            return {"w": torch.tensor([self.value])}, {"architecture": "toy"}
+
+    recipe = Exporting()
+    for iteration, size, psnr in ((1, 64, 25.0), (2, 128, 20.0), (3, 128, 21.0), (4, 128, 20.5),
+                                  (5, 64, 30.0)):  # fmt: skip
+        recipe.value = float(iteration)
+        _keep_best(recipe, tmp_path, iteration, {"psnr": psnr, "ssim": 0.5, "size": size})
+    tensors, facts = load_safetensors(tmp_path / "best.safetensors")
+    assert float(tensors["w"]) == 3.0 and facts["val"]["iteration"] == 3
+    assert json.loads((tmp_path / "best.json").read_text())["psnr"] == 21.0

@@ -204,3 +204,47 @@ def test_no_adversarial_term_means_no_discriminator_update():
     terms = recipe.train_step(batch, 0)
     assert sorted(terms) == ["g_total", "pixel"]
     assert all(torch.equal(v, before[k]) for k, v in recipe.d.state_dict().items())
+
+
+def test_cosine_learning_rate_over_the_last_step():
+    from progface.train.progressive import learning_rate
+
+    opts = load_config(overrides=["options.iterations=[10, 10, 20]", "options.lr_decay=cosine",
+                                  "options.lr_min=1e-5"]).options  # fmt: skip
+    assert learning_rate(opts, 0) == 1e-3 and learning_rate(opts, 20) == 1e-3  # steps 1-2
+    assert learning_rate(opts, 30) == pytest.approx(0.5 * (1e-3 + 1e-5))  # half-way: cos = 0
+    assert learning_rate(opts, 40) == pytest.approx(1e-5) and learning_rate(opts, 99) == 1e-5
+    assert learning_rate(ProgressiveOptions(), 123_456) == 1e-3  # constant by default
+    with pytest.raises(ValueError, match="lr_decay"):
+        ProgressiveRecipe(load_config(overrides=[TINY, "options.lr_decay=step"]),
+                          Context(torch.device("cpu")), heatmap_source=TinySource(68))  # fmt: skip
+
+
+def test_attention_from_labelled_landmarks():
+    from progface.landmarks.heatmaps import render_heatmaps
+    from progface.losses.attention import attention_loss, attention_map
+
+    torch.manual_seed(0)
+    cfg = load_config(overrides=[TINY, "options.iterations=[1, 1]", "options.perceptual=false",
+                                 "options.weights.adversarial=[0.0, 0.0, 0.0]",
+                                 "options.weights.heatmap=[0.0, 0.0, 0.0]",
+                                 "options.attention_source=landmarks"])  # fmt: skip
+    source = TinySource(68)
+    calls = []
+    source.register_forward_hook(lambda *a: calls.append(1))
+    recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")), heatmap_source=source)
+    data = Faces(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("hr", "x64", "x32", "lr")}
+    batch["landmarks"] = 20 + 80 * torch.rand(2, 68, 2)  # 128-px coordinates
+    recipe.train_step(batch, 0)
+    with torch.no_grad():  # what the step-2 term must be: Gaussians at the points, at 64 px
+        fake = recipe.g(batch["lr"] * 2 - 1, 2, 0.0)
+    points = (batch["landmarks"] + 0.5) * 0.5 - 0.5  # 128 -> 64 px pixel centres
+    att = attention_map(render_heatmaps(points, 64, sigma=1.5))
+    want = attention_loss(fake, batch["x64"] * 2 - 1, att)
+    terms = recipe.train_step(batch, 1)
+    assert terms["attention"] == pytest.approx(float(want), rel=1e-5)
+    assert calls == []  # the heatmap source is not run for labelled attention without heatmaps
+    del batch["landmarks"]
+    with pytest.raises(ValueError, match="data.landmarks = true"):
+        recipe.train_step(batch, 1)
