@@ -145,14 +145,19 @@ class ProgressiveRecipe:
         self.opts, self.ctx = opts, ctx
         self.preset = cfg.preset
         arch = ProgressiveConfig(channels=tuple(opts.channels))
-        self.g = ctx.prepare(ProgressiveGenerator(config=arch))
-        self.d = ctx.prepare(ProgressiveDiscriminator(config=arch))
-        betas = tuple(opts.betas)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=opts.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=opts.lr, betas=betas)
-        self.total_iterations = sum(opts.iterations)
         steps = self._steps_trained()
         w = opts.weights
+        # D exists only when some trained step uses the adversarial term: no memory, no
+        # compute and no checkpoint space for a critic that is never used
+        self.train_d = any(w.adversarial[s - 1] for s in steps)
+        betas = tuple(opts.betas)
+        self.g = ctx.prepare(ProgressiveGenerator(config=arch))
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=opts.lr, betas=betas)
+        self.d = self.opt_d = None
+        if self.train_d:
+            self.d = ctx.prepare(ProgressiveDiscriminator(config=arch))
+            self.opt_d = torch.optim.Adam(self.d.parameters(), lr=opts.lr, betas=betas)
+        self.total_iterations = sum(opts.iterations)
 
         self.perceptual = None
         if opts.perceptual and any(w.perceptual[s - 1] for s in steps):
@@ -181,8 +186,6 @@ class ProgressiveRecipe:
             if isinstance(heatmap_source, torch.nn.Module):
                 heatmap_source = heatmap_source.to(ctx.device)
             self.heatmaps = HeatmapLoss(heatmap_source)  # holds the frozen source
-        # D is trained only when some trained step uses the adversarial term
-        self.train_d = any(w.adversarial[s - 1] for s in steps)
         if opts.attention_source == "landmarks":
             from progface.landmarks.sources import LandmarkHeatmaps
 
@@ -195,10 +198,10 @@ class ProgressiveRecipe:
     # --- the Recipe protocol ---------------------------------------------------------------
 
     def models(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.g, "discriminator": self.d}
+        return {"generator": self.g, **({"discriminator": self.d} if self.d else {})}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"generator": self.opt_g, "discriminator": self.opt_d}
+        return {"generator": self.opt_g, **({"discriminator": self.opt_d} if self.opt_d else {})}
 
     def state(self) -> dict[str, Any]:
         # alpha < 0 means the plain path, which is what alpha 1 gives
@@ -226,10 +229,11 @@ class ProgressiveRecipe:
         for group in self.opt_g.param_groups:
             group["lr"] = learning_rate(opts, iteration)
         self.g.train()
-        self.d.train()
+        if self.d is not None:  # frozen for the generator update: its gradients are not needed
+            self.d.train()
+            self.d.requires_grad_(False)
 
-        # generator update (D frozen: its gradients are not needed here)
-        self.d.requires_grad_(False)
+        # generator update
         with ctx.autocast():
             fake = self.g(lr, step, alpha)
             terms: dict[str, torch.Tensor] = {"pixel": pixel_loss(fake, target, opts.pixel_loss)}
@@ -255,12 +259,12 @@ class ProgressiveRecipe:
                     terms["attention"] = attention_loss(fake.float(), target, att)
                     total = total + w.attention[i] * terms["attention"]
         ctx.step(self.opt_g, total, terms)
-        self.d.requires_grad_(True)
 
         out = {k: float(v.detach()) for k, v in terms.items()}
         out["g_total"] = float(total.detach())
-        if not self.train_d:
+        if self.d is None:
             return out
+        self.d.requires_grad_(True)
 
         # discriminator update
         if opts.fresh_fake:
