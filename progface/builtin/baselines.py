@@ -1,9 +1,10 @@
 """Built-in plugin: the comparison methods of the paper's Table 3 (VDSR, URDGN, FSRNet, FSRGAN).
 
 Registers the generators ``vdsr``, ``urdgn`` and ``fsrnet`` and the methods ``vdsr``, ``urdgn``,
-``fsrnet`` and ``fsrgan``. No trained weights ship: a method loads the file given with
-``--weights NAME=PATH`` (or one put in the cache under its WeightSpec's file name), made by
-``progface train --recipe NAME``; without one, ``bench`` reports the method as not run.
+``fsrnet`` and ``fsrgan``. VDSR and URDGN weights trained by progface ship inside the package
+(``SHIPPED_SHA256``); FSRNet and FSRGAN load the file given with ``--weights NAME=PATH`` (or one
+put in the cache under its WeightSpec's file name), made by ``progface train --recipe NAME``;
+without one, ``bench`` reports the method as not run.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def build_from_config(architecture: str, config: dict):
 def _loader(method: str, architecture: str):
     def load(weights=None, device="cpu"):
         from progface.models.runner import load_trained_method
+        from progface.weights import resolve
 
+        if weights is None and method in SHIPPED_SHA256:
+            weights = resolve(_weights(method))
         return load_trained_method(
             weights, method=method, architecture=architecture,
             build=lambda config: build_from_config(architecture, config), device=device,
@@ -70,7 +74,24 @@ def _count(architecture: str, **config):
     return count
 
 
+# Weights that ship inside the package (progface/weights/<method>_faces.safetensors, model card
+# progface/weights/baselines.md): method -> sha256. The others are made with `progface train`.
+SHIPPED_SHA256 = {
+    "vdsr": "8a4ebdc32e68db1894de7c3b26c52c99028400b9873791015bde41229b8960c9",
+}
+SHIPPED_LICENCE = (
+    "progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial use only"
+)
+
+
 def _weights(method: str) -> WeightSpec:
+    if method in SHIPPED_SHA256:
+        return WeightSpec(
+            filename=f"{method}_faces.safetensors",
+            sha256=SHIPPED_SHA256[method],
+            licence=SHIPPED_LICENCE,
+            shipped=True,
+        )
     return WeightSpec(
         filename=f"{method}_celeba.safetensors",
         licence=f"not downloadable; make it with `progface train --recipe {method}`",

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from progface import plugins
+from progface.builtin.baselines import SHIPPED_SHA256
 from progface.models.fsrnet import FSRNet
 from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
@@ -33,10 +34,14 @@ def test_registered_generators_and_methods():
     for name, count in methods.items():
         spec = regs["methods"].get(name)
         assert spec.count_parameters() == count
-        assert spec.weights is not None and spec.weights.filename == f"{name}_celeba.safetensors"
+        shipped = name in SHIPPED_SHA256
+        assert spec.weights is not None and spec.weights.shipped == shipped
+        assert spec.weights.filename == f"{name}_{'faces' if shipped else 'celeba'}.safetensors"
 
 
-@pytest.mark.parametrize("method", ["vdsr", "urdgn", "fsrnet", "fsrgan"])
+@pytest.mark.parametrize(
+    "method", sorted({"vdsr", "urdgn", "fsrnet", "fsrgan"} - set(SHIPPED_SHA256))
+)
 def test_missing_weights_is_a_clear_error(method):
     with pytest.raises(WeightsError, match=f"{method}_celeba.safetensors is not available"):
         load_method(method, "cpu")
