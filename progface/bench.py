@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from progface import plugins
+from progface.atomic import write_atomic, write_text_atomic
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic
 from progface.inputs import load_face, scan_folder
@@ -205,12 +206,14 @@ def _notes(protocol: str, size: int) -> list[str]:
 
 def _write(out, result, rows, facts, hr, lr, shown, device) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".results.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["image", "method", "metric", "value"])
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out / "results.csv")
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["image", "method", "metric", "value"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(out / "results.csv", write_csv)
     summary = {
         "protocol": result.protocol,
         "data": result.data,
@@ -222,9 +225,7 @@ def _write(out, result, rows, facts, hr, lr, shown, device) -> None:
         "run": run_facts(device),
     }
     summary = json.loads(json.dumps(summary, default=str), parse_constant=lambda c: None)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
-    tmp.replace(out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
     if shown:
         faces = [[hr[i], lr[i], *(s[i] for s in shown.values())] for i in range(len(hr))]
         save_atomic(grid(faces, ["HR", "LR 16px", *shown]), out / "comparison.png")

@@ -168,8 +168,11 @@ def upscale(folder, out, method, weights, crop, overwrite, batch_size, device):
     for entry in manifest["files"]:
         if entry["status"] == "skipped":
             click.echo(f"skipped {entry['input']}: {entry['reason']}", err=True)
+    if manifest["counts"].get("kept"):
+        click.echo(f"kept {manifest['counts']['kept']} input(s) whose outputs exist in {out} "
+                   "(not replaced; pass --overwrite to replace them)", err=True)  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(manifest["counts"].items()))
-    click.echo(f"{manifest['method']}: {counts}; manifest: {out}/manifest.json")
+    click.echo(f"{manifest['method']}: {counts}; manifest: {manifest['manifest']}")
 
 
 @cli.group()

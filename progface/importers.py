@@ -147,8 +147,11 @@ def _detect(src: Path) -> tuple[str, Any]:
     return found[0]
 
 
-def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto") -> Path:
-    """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``."""
+def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto",
+                   overwrite: bool = False) -> Path:  # fmt: skip
+    """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``.
+
+    An existing ``dst`` is replaced only with ``overwrite`` (never ``src`` itself)."""
     src = Path(src)
     if not src.is_file():
         raise WeightsError(f"{src}: no such file")
@@ -161,4 +164,9 @@ def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "
     importer = IMPORTERS[kind]
     tensors, config = importer.convert(obj, src)
     dst = Path(dst) if dst is not None else src.with_name(importer.default_name(src))
-    return save_safetensors(tensors, dst, config)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise WeightsError(f"{dst}: the output would replace the input; choose another -o")
+    try:
+        return save_safetensors(tensors, dst, config, overwrite=overwrite)
+    except FileExistsError:
+        raise WeightsError(f"{dst}: exists; pass --overwrite to replace it") from None

@@ -136,17 +136,18 @@ def resolve(
         raise WeightsError(f"could not download {spec.filename} ({err}): {hint}") from err
 
 
-def save_safetensors(tensors: dict[str, Any], path: str | os.PathLike[str], config: dict) -> Path:
-    """Write ``tensors`` with ``config`` as JSON metadata, atomically."""
+def save_safetensors(tensors: dict[str, Any], path: str | os.PathLike[str], config: dict,
+                     overwrite: bool = True) -> Path:  # fmt: skip
+    """Write ``tensors`` with ``config`` as JSON metadata, atomically (without ``overwrite``, an
+    existing file raises ``FileExistsError``)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    from progface.atomic import write_atomic
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    save_file(tensors, str(tmp), metadata={CONFIG_KEY: json.dumps(config, sort_keys=True)})
-    os.replace(tmp, path)
-    return path
+    meta = {CONFIG_KEY: json.dumps(config, sort_keys=True)}
+    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta),
+                        overwrite=overwrite)  # fmt: skip
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict]:
@@ -165,9 +166,6 @@ def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
 def copy_into_cache(src: str | os.PathLike[str], spec: WeightSpec) -> Path:
     """Verify ``src`` against ``spec`` and copy it to the cache (for offline installs)."""
     verify(src, spec.sha256)
-    dest = cache_dir() / spec.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-    return dest
+    from progface.atomic import write_atomic
+
+    return write_atomic(cache_dir() / spec.filename, lambda tmp: shutil.copyfile(src, tmp))

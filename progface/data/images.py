@@ -15,7 +15,6 @@ Loading rules (``load_image``):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +119,8 @@ def load_image_uint8(path: str | Path) -> np.ndarray:
 def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Write ``image`` [3, H, W] (values in [0, 1], clamped, rounded to uint8) as a PNG.
 
-    The file is written next to its target as ``.<name>.tmp`` and moved into place with
-    ``os.replace``, so a crash never leaves a half-written PNG; parent folders are created.
+    The file is written atomically (:func:`progface.atomic.write_atomic`), so a crash never
+    leaves a half-written PNG; parent folders are created.
     Returns the path written.
     """
     if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
@@ -131,14 +130,9 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().to(torch.uint8)
     array = pixels.permute(1, 2, 0).contiguous().numpy()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from progface.atomic import write_atomic
+
+    return write_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 def list_images(folder: str | Path) -> list[Path]:
