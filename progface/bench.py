@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -141,45 +142,72 @@ def run_bench(
     for name, method, path in entries:
         try:
             model, facts[name] = load_method(method, device, path)
-        except WeightsError as err:
-            result.not_run[name] = str(err)
-            print(f"progface bench: method {name!r} skipped: {err}", file=sys.stderr)
+            got = _bench_method(name, model, protocol, metric_specs, names, hr, lr, device,
+                                batch_size, figure_faces, progress)  # fmt: skip
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:  # one failing method must not lose the others' results
+            if os.environ.get("PROGFACE_DEBUG") == "1":
+                raise
+            result.not_run[name] = _failure(name, method, err)
+            facts.pop(name, None)
+            print(f"progface bench: {name!r} skipped: {result.not_run[name]}", file=sys.stderr)
             continue
-        per_image = {m.name: [] for m in metric_specs}
-        pfsr = _pfsr_protocol() if protocol == "pfsr" else None
-        started = time.perf_counter()
-        bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
-        with torch.inference_mode():
-            for start in range(0, len(names), batch_size):
-                sr = model(lr[start : start + batch_size].to(device)).float().cpu()
-                target = hr[start : start + batch_size]
-                if pfsr is not None:
-                    pfsr.update(sr, target)
-                sr = sr.clamp(0, 1)
-                for m in metric_specs:
-                    per_image[m.name] += [float(v) for v in m.fn(sr, target)]
-                if start == 0:
-                    shown[name] = sr[:figure_faces]
-                bar.update(len(target))
-        bar.close()
-        seconds = time.perf_counter() - started
-        for m in metric_specs:
-            rows += [
-                {"image": n, "method": name, "metric": m.name, "value": v}
-                for n, v in zip(names, per_image[m.name])
-            ]
-        if pfsr is not None:
-            summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
-            summary = {k.replace("_", "-"): v for k, v in summary.items()}
-            # metrics the protocol does not define (e.g. nme) keep their per-image means
-            summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
-        else:
-            summary = {m: _mean(v) for m, v in per_image.items()}
-        result.summary[name] = {**summary, "images": len(names), "seconds": seconds}
+        result.summary[name], method_rows, shown[name] = got
+        rows += method_rows
     result.notes = _notes(protocol, hr.shape[-1])
     if out is not None:
         _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)
     return result
+
+
+def _failure(name: str, method: str, err: Exception) -> str:
+    """Why a row was not run, on one line, naming the method's plugin."""
+    plugin = plugins.get("methods", method).plugin
+    what = "" if isinstance(err, WeightsError) else f"{type(err).__name__}: "
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"{what}{text} (method {method!r} of plugin {plugin!r})"
+
+
+def _bench_method(name, model, protocol, metric_specs, names, hr, lr, device, batch_size,
+                  figure_faces, progress):  # fmt: skip
+    """Run one loaded method over every face; returns (summary, csv rows, figure faces)."""
+    per_image: dict[str, list[float]] = {m.name: [] for m in metric_specs}
+    pfsr = _pfsr_protocol() if protocol == "pfsr" else None
+    shown = None
+    started = time.perf_counter()
+    bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
+    with torch.inference_mode():
+        for start in range(0, len(names), batch_size):
+            sr = model(lr[start : start + batch_size].to(device)).float().cpu()
+            target = hr[start : start + batch_size]
+            if tuple(sr.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"returned shape {tuple(sr.shape)}, expected {tuple(target.shape)}"
+                )
+            if pfsr is not None:
+                pfsr.update(sr, target)
+            sr = sr.clamp(0, 1)
+            for m in metric_specs:
+                per_image[m.name] += [float(v) for v in m.fn(sr, target)]
+            if start == 0:
+                shown = sr[:figure_faces]
+            bar.update(len(target))
+    bar.close()
+    seconds = time.perf_counter() - started
+    rows = [
+        {"image": n, "method": name, "metric": m.name, "value": v}
+        for m in metric_specs
+        for n, v in zip(names, per_image[m.name])
+    ]
+    if pfsr is not None:
+        summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
+        summary = {k.replace("_", "-"): v for k, v in summary.items()}
+        # metrics the protocol does not define (e.g. nme) keep their per-image means
+        summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
+    else:
+        summary = {m: _mean(v) for m, v in per_image.items()}
+    return {**summary, "images": len(names), "seconds": seconds}, rows, shown
 
 
 def _pfsr_protocol():

@@ -163,6 +163,35 @@ def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     return tensors, json.loads(meta.get(CONFIG_KEY, "{}"))
 
 
+def check_state_dict(state: Any, model: Any, where: str | os.PathLike[str]) -> None:
+    """Raise WeightsError unless ``state`` has exactly ``model``'s keys with the same shapes."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in want.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({', '.join(missing[:4])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:4])})")
+        if wrong:
+            parts.append(f"{len(wrong)} wrong shapes ({'; '.join(wrong[:3])})")
+        raise WeightsError(f"{where}: does not match {type(model).__name__}: {', '.join(parts)}")
+
+
+def load_state_checked(model: Any, state: Any, where: str | os.PathLike[str]) -> Any:
+    """``model.load_state_dict(state, strict=True)`` after :func:`check_state_dict`, so a file
+    with the right keys but wrong shapes is a one-line WeightsError; returns ``model``."""
+    check_state_dict(state, model, where)
+    model.load_state_dict(dict(state), strict=True)
+    return model
+
+
 def copy_into_cache(src: str | os.PathLike[str], spec: WeightSpec) -> Path:
     """Verify ``src`` against ``spec`` and copy it to the cache (for offline installs)."""
     verify(src, spec.sha256)

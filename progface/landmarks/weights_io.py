@@ -27,7 +27,9 @@ from torch import nn
 from progface.weights import (
     WeightsError,
     WeightSpec,
+    check_state_dict,
     load_safetensors,
+    load_state_checked,
     resolve,
     save_safetensors,
     sha256_of,
@@ -96,33 +98,8 @@ FAN4_TORCHSCRIPT = WeightSpec(
 )
 
 
-def check_state_dict(
-    state: Mapping[str, torch.Tensor], model: nn.Module, where: str | os.PathLike[str]
-) -> None:
-    """Raise WeightsError unless ``state`` has exactly ``model``'s keys with the same shapes."""
-    want = model.state_dict()
-    missing = [k for k in want if k not in state]
-    unexpected = [k for k in state if k not in want]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in want.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys ({', '.join(missing[:4])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:4])})")
-        if wrong:
-            parts.append(f"{len(wrong)} wrong shapes ({'; '.join(wrong[:3])})")
-        raise WeightsError(f"{where}: does not match {type(model).__name__}: {', '.join(parts)}")
-
-
 def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], where) -> nn.Module:
-    check_state_dict(state, model, where)
-    model.load_state_dict(dict(state), strict=True)
-    return model
+    return load_state_checked(model, state, where)
 
 
 # --- fan-distilled ---------------------------------------------------------------------------

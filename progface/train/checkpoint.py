@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from progface.weights import WeightsError, load_safetensors, save_safetensors
+from progface.weights import WeightsError, load_safetensors, load_state_checked, save_safetensors
 
 CHECKPOINT_GLOB = "ckpt_*.safetensors"
 
@@ -126,13 +126,7 @@ def load_checkpoint(
     for name, model in models.items():
         prefix = f"model.{name}."
         sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        missing, unexpected = set(model.state_dict()) - set(sd), set(sd) - set(model.state_dict())
-        if missing or unexpected:
-            raise WeightsError(
-                f"{path}: model {name!r} does not match the checkpoint "
-                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
-            )
-        model.load_state_dict(sd, strict=True)
+        load_state_checked(model, sd, f"{path} (model {name!r})")
     for name, opt in optimizers.items():
         if name not in meta["optimizers"]:
             raise WeightsError(f"{path}: no state for optimiser {name!r}")

@@ -123,3 +123,12 @@ def test_registrations(monkeypatch, tmp_path):
         from progface.runtime import load_method
 
         load_method("ours", "cpu")
+
+
+def test_ours_refuses_right_keys_with_wrong_shapes(tmp_path, generator):
+    sd = {k: v.clone() for k, v in generator.state_dict().items()}
+    sd["to_rgb.0.weight"] = torch.zeros(3, 7, 1, 1)
+    path = save_safetensors(sd, tmp_path / "s.safetensors",
+                            {"architecture": "progressive-generator", "step": 3})  # fmt: skip
+    with pytest.raises(WeightsError, match=r"s.safetensors: does not match .*1 wrong shapes"):
+        load_ours(path)

@@ -87,3 +87,31 @@ def test_16px_faces_are_refused_by_bench(tmp_path):
     Image.new("RGB", (16, 16)).save(src / "x.png")
     result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(src)])
     assert result.exit_code == 1 and "no readable face images" in result.output
+
+
+def test_one_failing_method_does_not_abort_the_bench(register_plugin, hr_folder, tmp_path):
+    from progface import hookimpl
+    from progface.registry import MethodSpec
+
+    def load(weights=None, device="cpu"):
+        def forward(lr):
+            raise RuntimeError("kaboom\nsecond line")
+
+        return forward
+
+    class Raising:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("raises", load=load))
+
+    register_plugin(Raising(), "raising-plugin")
+    out = tmp_path / "b"
+    result = CliRunner().invoke(
+        cli, ["bench", "--methods", "raises,bicubic", "--data", str(hr_folder), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    why = "RuntimeError: kaboom second line (method 'raises' of plugin 'raising-plugin')"
+    assert f"progface bench: 'raises' skipped: {why}" in result.output
+    assert f"| raises | not run: {why} |" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == ["bicubic"] and summary["not_run"]["raises"] == why
