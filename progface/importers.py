@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from progface.weights import WeightsError, save_safetensors, sha256_of
+from progface.weights import WeightsError, save_safetensors, sha256_of, torch_load_data
 
 
 def safe_load(path: str | Path) -> Any:
@@ -25,7 +25,7 @@ def safe_load(path: str | Path) -> Any:
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch_load_data(path)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         raise WeightsError(
             f"{path}: refused: the file needs more than tensors and plain containers to load "

@@ -163,6 +163,32 @@ def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     return tensors, json.loads(meta.get(CONFIG_KEY, "{}"))
 
 
+def is_torchscript(path: str | os.PathLike[str]) -> bool:
+    """True for a TorchScript archive (a zip with ``code/`` or ``constants.pkl``)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
+
+
+def torch_load_data(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` with the restricted unpickler (tensors and plain containers only).
+
+    TorchScript archives are refused before torch sees them (``torch.load`` would hand them to
+    ``torch.jit.load``, which runs their code), whatever torch's version does.
+    """
+    import torch
+
+    if is_torchscript(path):
+        raise WeightsError(
+            f"{path}: a TorchScript archive; its code is never run (FAN-4 archives are read "
+            "as data by `progface weights import --kind fan`)"
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def check_state_dict(state: Any, model: Any, where: str | os.PathLike[str]) -> None:
     """Raise WeightsError unless ``state`` has exactly ``model``'s keys with the same shapes."""
     want = model.state_dict()
