@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["TMP_SUFFIX", "write_atomic", "write_new", "write_text_atomic"]
+__all__ = ["TMP_SUFFIX", "output_folder", "write_atomic", "write_new", "write_text_atomic"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -49,6 +49,23 @@ def _move_no_replace(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(f"{path}: exists (not replaced)") from None
         os.replace(tmp, path)
+
+
+def output_folder(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create the output folder ``path`` (checked before any work); ``FolderError`` names it
+    when it is a file or not writable."""
+    from progface.data.errors import FolderError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FolderError(path, f"{option} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FolderError(path, f"cannot create the {option} folder ({err.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FolderError(path, f"the {option} folder is not writable")
+    return path
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from progface import plugins
-from progface.atomic import write_atomic, write_text_atomic
+from progface.atomic import output_folder, write_atomic, write_text_atomic
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic
 from progface.inputs import load_face, scan_folder
@@ -132,6 +132,8 @@ def run_bench(
     for name in weights:
         if name not in [s.name for s in specs]:
             raise ValueError(f"--weights names method {name!r}, which is not in --methods")
+    if out is not None:
+        output_folder(out)  # a file or a read-only folder fails before any work
     device = pick_device(device)
     data = Path(data)
     names, hr, lr, skipped = load_faces(data, crop, limit, progress)

@@ -8,7 +8,6 @@ safetensors file); other kinds (e.g. the distilled FAN) add themselves to that d
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,7 @@ def safe_load(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
-    try:
-        return torch_load_data(path)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        raise WeightsError(
-            f"{path}: refused: the file needs more than tensors and plain containers to load "
-            f"(arbitrary pickle code is never executed): {str(err).splitlines()[0]}"
-        ) from err
+    return torch_load_data(path)
 
 
 @dataclass(frozen=True)

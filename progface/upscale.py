@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from progface.atomic import write_new, write_text_atomic
+from progface.atomic import output_folder, write_new, write_text_atomic
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic, to_pil
 from progface.inputs import load_face, scan_folder
@@ -73,6 +73,7 @@ def upscale_folder(
         raise OutputInsideInputError(
             f"{out}: the output folder must not be the input folder or inside it"
         )
+    output_folder(out, "-o/--out")  # a file or a read-only folder fails before any work
     device = pick_device(device)
     model, facts = load_method(method, device, weights)
     bicubic = Interpolate(mode="bicubic", size=128)

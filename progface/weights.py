@@ -179,6 +179,8 @@ def torch_load_data(path: str | os.PathLike[str]) -> Any:
     TorchScript archives are refused before torch sees them (``torch.load`` would hand them to
     ``torch.jit.load``, which runs their code), whatever torch's version does.
     """
+    import pickle
+
     import torch
 
     if is_torchscript(path):
@@ -186,7 +188,18 @@ def torch_load_data(path: str | os.PathLike[str]) -> Any:
             f"{path}: a TorchScript archive; its code is never run (FAN-4 archives are read "
             "as data by `progface weights import --kind fan`)"
         )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise WeightsError(
+            f"{path}: refused: the file needs more than tensors and plain containers to load "
+            f"(arbitrary pickle code is never executed): {str(err).splitlines()[0]}"
+        ) from err
+    except Exception as err:  # a corrupt or foreign file can make the unpickler raise anything
+        first = (str(err).splitlines() or [""])[0]
+        raise WeightsError(
+            f"{path}: not a readable torch file ({type(err).__name__}: {first})"
+        ) from err
 
 
 def check_state_dict(state: Any, model: Any, where: str | os.PathLike[str]) -> None:
