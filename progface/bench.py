@@ -28,7 +28,7 @@ from progface.inputs import load_face, scan_folder
 from progface.metrics.protocols import (
     PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
 )
-from progface.runtime import load_method, pick_device, run_facts
+from progface.runtime import check_takes_weights, load_method, pick_device, run_facts
 from progface.weights import WeightsError
 
 PROTOCOLS = ("standard", "pfsr")
@@ -129,9 +129,10 @@ def run_bench(
     if len(set(labels)) != len(labels):
         raise ValueError(f"two bench rows share a name: {sorted(labels)}")
     metric_specs = [plugins.get("metrics", m) for m in metrics]
-    for name in weights:
+    for name, path in weights.items():
         if name not in [s.name for s in specs]:
             raise ValueError(f"--weights names method {name!r}, which is not in --methods")
+        check_takes_weights(plugins.get("methods", name), path, f"--weights {name}={path}")
     if out is not None:
         output_folder(out)  # a file or a read-only folder fails before any work
     device = pick_device(device)

@@ -115,3 +115,32 @@ def test_one_failing_method_does_not_abort_the_bench(register_plugin, hr_folder,
     assert f"| raises | not run: {why} |" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["methods"]) == ["bicubic"] and summary["not_run"]["raises"] == why
+
+
+def test_weights_for_a_method_that_takes_none_are_refused(hr_folder, tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(hr_folder), "--out", str(out),
+            "--weights", f"bicubic={weights}"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: --weights bicubic={weights}: method 'bicubic' takes no weights "
+        f"(given {weights}); leave it out"
+    )
+    assert not (out / "summary.json").exists()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "upscale",
+            str(hr_folder),
+            "-o",
+            str(tmp_path / "u"),
+            "--method",
+            "bicubic",
+            "--weights",
+            str(weights),
+        ],
+    )
+    assert result.exit_code == 1 and "--weights: method 'bicubic' takes no weights" in result.output
