@@ -323,6 +323,23 @@ class MetricsLog:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def cut(self, iteration: int) -> None:
+        """Drop the records after ``iteration`` (and a line torn by a kill): a resumed run
+        logs those iterations again."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
+                kept.append(line + "\n")
+        from progface.atomic import write_text_atomic
+
+        write_text_atomic(self.path, "".join(kept))
+
 
 def _fmt(values: Mapping[str, Any]) -> str:
     out = []
@@ -435,6 +452,8 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
         start = meta["iteration"]
 
     log = MetricsLog(out / "metrics.jsonl", ctx.is_main)
+    if resume:
+        log.cut(start)
     total = recipe.total_iterations
     end = min(total, cfg.loop.stop_at) if cfg.loop.stop_at else total
     sampler = InfiniteBatchSampler(

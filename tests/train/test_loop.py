@@ -50,6 +50,17 @@ def test_resume_is_bit_exact(tmp_path):
     assert (tmp_path / "straight" / "config.toml").is_file()
 
 
+def test_resume_cuts_the_metrics_log_back_to_the_checkpoint(tmp_path):
+    run, data = tmp_path / "r", ToyDataset()
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data)
+    (run / "checkpoints" / "ckpt_00000006.safetensors").unlink()  # killed before it was saved
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"kind": "tr')  # a line torn by the kill
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data, resume=True)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+
+
 def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
     data = ToyDataset()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
