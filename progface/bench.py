@@ -94,8 +94,17 @@ def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
         hr.append(face["hr"])
         lr.append(face["lr"])
     if not names:
-        raise ImageError(data, "no readable face images")
+        raise ImageError(data, f"no readable face images{_skip_summary(skipped)}")
     return names, torch.stack(hr), torch.stack(lr), skipped
+
+
+def _skip_summary(skipped: list[dict[str, str]], show: int = 3) -> str:
+    """`` (N skipped: a.png: why; ...)`` for an error message; "" when nothing was skipped."""
+    if not skipped:
+        return ""
+    why = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:show])
+    more = f"; {len(skipped) - show} more" if len(skipped) > show else ""
+    return f" ({len(skipped)} skipped: {why}{more})"
 
 
 def run_bench(
@@ -133,11 +142,11 @@ def run_bench(
         if name not in [s.name for s in specs]:
             raise ValueError(f"--weights names method {name!r}, which is not in --methods")
         check_takes_weights(plugins.get("methods", name), path, f"--weights {name}={path}")
-    if out is not None:
-        output_folder(out)  # a file or a read-only folder fails before any work
     device = pick_device(device)
     data = Path(data)
     names, hr, lr, skipped = load_faces(data, crop, limit, progress)
+    if out is not None:
+        output_folder(out)  # a file or a read-only folder fails before any method runs
     result = BenchResult(protocol, str(data), len(names), skipped=skipped)
     rows: list[dict[str, Any]] = []
     shown: dict[str, torch.Tensor] = {}

@@ -156,6 +156,8 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
         weights=pairs, crop=crop, limit=limit, batch_size=batch_size, device=device,
         progress=sys.stderr.isatty() or None, extra_rows=extra_rows,
     )  # fmt: skip
+    for skip in result.skipped:
+        click.echo(f"skipped {skip['file']}: {skip['reason']}", err=True)
     click.echo(table3_markdown(result, table3) if table3 else result.markdown())
     if ablation:
         click.echo("\n" + table2_markdown(result, presets, table3 or "aligned"))

@@ -85,7 +85,9 @@ def test_16px_faces_are_refused_by_bench(tmp_path):
     src = tmp_path / "lr"
     src.mkdir()
     Image.new("RGB", (16, 16)).save(src / "x.png")
-    result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(src)])
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(src), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "no readable face images" in result.output
 
 
@@ -144,3 +146,27 @@ def test_weights_for_a_method_that_takes_none_are_refused(hr_folder, tmp_path):
         ],
     )
     assert result.exit_code == 1 and "--weights: method 'bicubic' takes no weights" in result.output
+
+
+def test_skipped_files_are_reported(hr_folder, tmp_path):
+    Image.new("RGB", (160, 128)).save(hr_folder / "wide.png")
+    result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(hr_folder),
+                                      "--out", str(tmp_path / "b")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"skipped {hr_folder / 'broken.png'}: not a readable image" in result.output
+    assert f"skipped {hr_folder / 'wide.png'}: not square (160x128)" in result.output
+
+
+def test_when_every_file_is_skipped_the_reasons_are_shown(tmp_path):
+    src = tmp_path / "wide"
+    src.mkdir()
+    for i in range(5):
+        Image.new("RGB", (160, 128)).save(src / f"w{i}.png")
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(src), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith(f"Error: {src}: no readable face images (5 skipped: w0.png: not square")
+    assert "use --crop" in line and line.endswith("; 2 more)") and "\n" not in line
+    assert not out.exists()
