@@ -212,5 +212,4 @@ def main() -> None:
     cli(prog_name="progface")
 
 
-plugins.load_plugins()
-plugins.pm.hook.register_commands(cli=cli)
+plugins.register_commands(cli)
