@@ -430,6 +430,7 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
         os.replace(tmp, out / "config.toml")
     if train_data is None:
         train_data, val_data = (getattr(spec, "datasets", None) or build_datasets)(cfg)
+    train_data, val_data = _skip_unreadable(train_data, val_data, out, ctx)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     recipe = spec.build(cfg, ctx, **objects)
@@ -543,6 +544,26 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     if world > 1:
         dist.barrier()
     return out
+
+
+def _skip_unreadable(train_data, val_data, out: Path, ctx: Context):
+    """Report the files the data sets left out as unreadable (``OUT/skipped_files.json``) and
+    wrap both sets so that a file breaking later is skipped with a warning."""
+    from progface.data.datasets import SkipUnreadable, unreadable_files
+
+    skipped = [
+        {"file": str(f), "reason": why, "set": name}
+        for name, data in (("train", train_data), ("val", val_data))
+        for f, why in (unreadable_files(data) if data is not None else [])
+    ]
+    if skipped and ctx.is_main:
+        from progface.atomic import write_text_atomic
+
+        path = write_text_atomic(out / "skipped_files.json", json.dumps(skipped, indent=2))
+        print(f"progface: {len(skipped)} unreadable file(s) skipped, e.g. {skipped[0]['file']}: "
+              f"{skipped[0]['reason']} (all listed in {path})", file=sys.stderr)  # fmt: skip
+    wrap = SkipUnreadable
+    return wrap(train_data), (wrap(val_data) if val_data is not None else None)
 
 
 def _keep_best(recipe: Recipe, out: Path, iteration: int, scores: Mapping[str, Any]) -> None:

@@ -61,6 +61,32 @@ def test_resume_cuts_the_metrics_log_back_to_the_checkpoint(tmp_path):
     assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
 
 
+class _BrokenFaces(ToyDataset):
+    """Item 5 breaks while loading; one file was left out when the set was built."""
+
+    unreadable = [("/faces/empty.png", "empty file (0 bytes)")]
+
+    def __getitem__(self, i):
+        if i == 5:
+            from progface.data.errors import ImageError
+
+            raise ImageError("/faces/5.png", "truncated image")
+        return super().__getitem__(i)
+
+
+def test_a_broken_file_is_skipped_and_the_left_out_ones_recorded(tmp_path, capsys):
+    run = tmp_path / "r"
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=_BrokenFaces())
+    assert latest_checkpoint(run / "checkpoints").name == "ckpt_00000006.safetensors"
+    skipped = json.loads((run / "skipped_files.json").read_text())
+    assert skipped == [
+        {"file": "/faces/empty.png", "reason": "empty file (0 bytes)", "set": "train"}
+    ]
+    err = capsys.readouterr().err
+    assert "progface: skipped /faces/5.png: truncated image (item 5" in err
+    assert "1 unreadable file(s) skipped, e.g. /faces/empty.png" in err
+
+
 def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
     data = ToyDataset()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
