@@ -37,7 +37,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 from progface.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
-    load_checkpoint,
+    load_newest_valid,
     prune_checkpoints,
     rng_state,
     save_checkpoint,
@@ -442,10 +442,7 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
 
     start = 0
     if resume:
-        found = latest_checkpoint(ckpt_dir)
-        if found is None:
-            raise FileNotFoundError(f"{ckpt_dir}: --resume found no checkpoint to resume from")
-        meta = load_checkpoint(found, models=models, optimizers=optimizers, rank=rank)
+        found, meta = load_newest_valid(ckpt_dir, models=models, optimizers=optimizers, rank=rank)
         if len(meta["rng"]) != world and ctx.is_main:
             print(f"progface: {found.name} was saved by {len(meta['rng'])} processes, now "
                   f"{world}; the RNG streams differ from the original run", file=sys.stderr)  # fmt: skip

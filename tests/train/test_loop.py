@@ -87,6 +87,35 @@ def test_a_broken_file_is_skipped_and_the_left_out_ones_recorded(tmp_path, capsy
     assert "1 unreadable file(s) skipped, e.g. /faces/empty.png" in err
 
 
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the tensor data
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:-1000])
+
+
+@pytest.mark.parametrize("damage", [_flip_a_byte, _truncate])
+def test_resume_falls_back_to_the_newest_valid_checkpoint(tmp_path, capsys, damage):
+    from progface.train.checkpoint import read_checkpoint
+    from progface.weights import WeightsError
+
+    data = ToyDataset()
+    train(_cfg(tmp_path / "straight", "options.iterations=6"), spec=TOY_SPEC, train_data=data)
+    run = tmp_path / "r"
+    train(_cfg(run, "options.iterations=6", "loop.stop_at=5"), spec=TOY_SPEC, train_data=data)
+    newest = run / "checkpoints" / "ckpt_00000005.safetensors"
+    damage(newest)
+    with pytest.raises(WeightsError, match="ckpt_00000005.safetensors: "):
+        read_checkpoint(newest)
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data, resume=True)
+    assert "progface: skipping checkpoint " in capsys.readouterr().err
+    a, b = _params(tmp_path / "straight")[0], _params(run)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from iteration 4: still exact
+
+
 def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
     data = ToyDataset()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
