@@ -172,3 +172,14 @@ def test_unknown_method_suggests(face_folder, tmp_path):
     )
     assert result.exit_code == 1
     assert "unknown method 'bicubc'; did you mean 'bicubic'" in result.output
+
+
+def test_folders_and_dangling_links_are_reported(face_folder, tmp_path):
+    (face_folder / "sub").mkdir()
+    (face_folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    Image.new("RGB", (64, 64), (9, 99, 199)).save(face_folder / "c.gif")
+    manifest = upscale_folder(face_folder, tmp_path / "out", progress=False)
+    reasons = {os.path.basename(f["input"]): f.get("reason") for f in manifest["files"]}
+    assert reasons["sub"] == "a folder (folders are not searched)"
+    assert reasons["gone.png"] == "dangling symbolic link (its target does not exist)"
+    assert (tmp_path / "out" / "sr" / "c.png").is_file()
