@@ -30,6 +30,8 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
     from progface.train.config import ConfigError, load_config
     from progface.train.loop import train as run
 
+    if resume and out is None and config is None:
+        raise click.UsageError("--resume needs --out RUN (the run folder to continue)")
     sets = list(overrides)
     if config is None and resume and out is not None and (out / "config.toml").is_file():
         config = out / "config.toml"  # continue with the run's own resolved config,

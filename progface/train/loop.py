@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
+from progface.atomic import write_text_atomic
 from progface.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
@@ -417,28 +418,28 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     rank, world, device = ctx.rank, ctx.world_size, ctx.device
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
-    if ctx.is_main:
-        if not resume and latest_checkpoint(ckpt_dir) is not None:
-            raise FileExistsError(
-                f"{out}: the run folder already has checkpoints; pass --resume to continue it "
-                "or choose another output folder"
-            )
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        tmp = out / ".config.toml.tmp"
-        tmp.write_text(to_toml(config_dict(cfg)), encoding="utf-8")
-        os.replace(tmp, out / "config.toml")
+    if not resume and ctx.is_main and latest_checkpoint(ckpt_dir) is not None:
+        raise FileExistsError(
+            f"{out}: the run folder already has checkpoints; pass --resume to continue it "
+            "or choose another output folder"
+        )
+    if resume and latest_checkpoint(ckpt_dir) is None:  # before any data or model is built
+        raise FileNotFoundError(f"{ckpt_dir}: --resume found no checkpoint to resume from")
     if train_data is None:
         train_data, val_data = (getattr(spec, "datasets", None) or build_datasets)(cfg)
-    train_data, val_data = _skip_unreadable(train_data, val_data, out, ctx)
 
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    seed_everything(cfg.seed)  # same initial weights on every rank
     recipe = spec.build(cfg, ctx, **objects)
     models, optimizers = recipe.models(), recipe.optimizers()
     if world > 1:
         for model in models.values():
             broadcast_state(model)
-    torch.manual_seed(cfg.seed + rank)
+    seed_everything(cfg.seed + rank)
+    if ctx.is_main:  # only now: a run that fails to start leaves no folder behind
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        write_text_atomic(out / "config.toml", to_toml(config_dict(cfg)))
+    train_data, val_data = _skip_unreadable(train_data, val_data, out, ctx)
 
     start = 0
     if resume:
@@ -541,6 +542,17 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     if world > 1:
         dist.barrier()
     return out
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's, Python's and numpy's global RNGs (recipes and datasets may use any)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def _skip_unreadable(train_data, val_data, out: Path, ctx: Context):

@@ -116,6 +116,25 @@ def test_resume_falls_back_to_the_newest_valid_checkpoint(tmp_path, capsys, dama
     assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from iteration 4: still exact
 
 
+def test_seed_sets_python_and_numpy_rngs_too(tmp_path):
+    import random
+
+    import numpy as np
+
+    drawn = []
+
+    def build(cfg, ctx, **objects):
+        drawn.append((random.random(), float(np.random.rand())))
+        return TOY_SPEC.build(cfg, ctx, **objects)
+
+    spec = RecipeSpec("toy-draws", build, ToyOptions)
+    for run, state in (("a", 1), ("b", 2)):
+        random.seed(state)  # whatever the global RNGs were before the run
+        np.random.seed(state)
+        train(_cfg(tmp_path / run, "options.iterations=1"), spec=spec, train_data=ToyDataset())
+    assert drawn[0] == drawn[1]
+
+
 def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
     data = ToyDataset()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
