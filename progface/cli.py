@@ -209,7 +209,15 @@ def weights_dir():
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM (kill, a scheduler) unwinds like Ctrl-C, so temp files are removed on the way out
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="progface")
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 plugins.register_commands(cli)

@@ -30,3 +30,26 @@ def test_write_new_picks_the_next_free_name(tmp_path):
     path = write_new(tmp_path / "m.json", lambda tmp: tmp.write_text("3"))
     assert path.name == "m-3.json" and path.read_text() == "3"
     assert (tmp_path / "m.json").read_text() == "1"
+
+
+def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, sys, time
+from progface import cli
+from progface.atomic import write_atomic
+signal.signal(signal.SIGTERM, cli._terminate)  # what progface's main() installs
+def writer(tmp):
+    tmp.write_text("half")
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+write_atomic(sys.argv[1], writer)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.png")], env=env,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 128 + 15
+    assert list(tmp_path.iterdir()) == []
