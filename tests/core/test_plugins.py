@@ -242,3 +242,18 @@ def test_datasets_build_from_registry(tmp_path):
     item = dataset[0]
     assert len(dataset) == 1 and item["lr"].shape == (3, 16, 16)
     assert abs(float(item["hr"][0].mean()) - 10 / 255) < 1e-6
+
+
+def test_models_lists_the_rest_when_a_plugin_count_fails(register_plugin):
+    def boom():
+        raise RuntimeError("no config")
+
+    class BadCount:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("bad-count", load=lambda **kw: None, count_parameters=boom))
+
+    register_plugin(BadCount(), "bad-count-plugin")
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "'bad-count' (plugin 'bad-count-plugin'): count_parameters failed" in result.output
