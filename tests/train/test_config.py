@@ -65,3 +65,13 @@ def test_values_are_checked_when_the_config_is_resolved(override, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])
     assert str(err.value) == message
+
+
+def test_recipe_options_are_checked_too():
+    from progface import plugins
+
+    spec = plugins.get("recipes", "vdsr")
+    with pytest.raises(ConfigError, match=r"^options.iterations: must be at least 1, got 0$"):
+        load_config(None, ["options.iterations=0"], spec=spec)
+    with pytest.raises(ConfigError, match=r"^options.in_chans: 2 is not one of 1, 3$"):
+        load_config(None, ["options.in_chans=2"], spec=spec)
