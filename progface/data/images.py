@@ -132,8 +132,10 @@ def load_image(path: str | Path) -> torch.Tensor:
     path = Path(path)
     arr = _to_rgb_array(_open_decoded(path), path)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    out = torch.from_numpy(arr.astype(np.float32) / np.float32(scale))
-    return out.permute(2, 0, 1).contiguous()
+    # channels first while still 8/16-bit, then one float copy divided in place (peak memory)
+    arr = arr.astype(np.int32) if arr.dtype == np.uint16 else np.require(arr, requirements="W")
+    chw = torch.from_numpy(arr)
+    return chw.permute(2, 0, 1).contiguous().to(torch.float32).div_(scale)
 
 
 def load_image_uint8(path: str | Path) -> np.ndarray:
