@@ -70,7 +70,7 @@ def test_trained_methods_run_with_their_weights(hr_folder, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["methods"]) == ["bilinear", "bicubic", "vdsr", "urdgn"]
     assert summary["methods"]["vdsr"]["weights"]["path"] == str(vdsr)
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # skipped files go to stderr
     assert lines[0].startswith("Table 3 layout | protocol: standard")
     body = [ln.split(" | ")[0].lstrip("| ") for ln in lines if ln.startswith("| ")][1:]
     # the paper's row order; FSRGAN, FSRNet and Ours were not run: reference rows only
