@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ import torch
 from tqdm.auto import tqdm
 
 from progface import plugins
+from progface.atomic import output_folder, write_atomic, write_text_atomic
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic
 from progface.inputs import load_face, scan_folder
 from progface.metrics.protocols import (
     PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
 )
-from progface.runtime import load_method, pick_device, run_facts
+from progface.runtime import check_takes_weights, load_method, pick_device, run_facts
 from progface.weights import WeightsError
 
 PROTOCOLS = ("standard", "pfsr")
@@ -92,8 +94,17 @@ def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
         hr.append(face["hr"])
         lr.append(face["lr"])
     if not names:
-        raise ImageError(data, "no readable face images")
+        raise ImageError(data, f"no readable face images{_skip_summary(skipped)}")
     return names, torch.stack(hr), torch.stack(lr), skipped
+
+
+def _skip_summary(skipped: list[dict[str, str]], show: int = 3) -> str:
+    """`` (N skipped: a.png: why; ...)`` for an error message; "" when nothing was skipped."""
+    if not skipped:
+        return ""
+    why = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:show])
+    more = f"; {len(skipped) - show} more" if len(skipped) > show else ""
+    return f" ({len(skipped)} skipped: {why}{more})"
 
 
 def run_bench(
@@ -127,12 +138,15 @@ def run_bench(
     if len(set(labels)) != len(labels):
         raise ValueError(f"two bench rows share a name: {sorted(labels)}")
     metric_specs = [plugins.get("metrics", m) for m in metrics]
-    for name in weights:
+    for name, path in weights.items():
         if name not in [s.name for s in specs]:
             raise ValueError(f"--weights names method {name!r}, which is not in --methods")
+        check_takes_weights(plugins.get("methods", name), path, f"--weights {name}={path}")
     device = pick_device(device)
     data = Path(data)
     names, hr, lr, skipped = load_faces(data, crop, limit, progress)
+    if out is not None:
+        output_folder(out)  # a file or a read-only folder fails before any method runs
     result = BenchResult(protocol, str(data), len(names), skipped=skipped)
     rows: list[dict[str, Any]] = []
     shown: dict[str, torch.Tensor] = {}
@@ -140,45 +154,72 @@ def run_bench(
     for name, method, path in entries:
         try:
             model, facts[name] = load_method(method, device, path)
-        except WeightsError as err:
-            result.not_run[name] = str(err)
-            print(f"progface bench: method {name!r} skipped: {err}", file=sys.stderr)
+            got = _bench_method(name, model, protocol, metric_specs, names, hr, lr, device,
+                                batch_size, figure_faces, progress)  # fmt: skip
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:  # one failing method must not lose the others' results
+            if os.environ.get("PROGFACE_DEBUG") == "1":
+                raise
+            result.not_run[name] = _failure(name, method, err)
+            facts.pop(name, None)
+            print(f"progface bench: {name!r} skipped: {result.not_run[name]}", file=sys.stderr)
             continue
-        per_image = {m.name: [] for m in metric_specs}
-        pfsr = _pfsr_protocol() if protocol == "pfsr" else None
-        started = time.perf_counter()
-        bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
-        with torch.inference_mode():
-            for start in range(0, len(names), batch_size):
-                sr = model(lr[start : start + batch_size].to(device)).float().cpu()
-                target = hr[start : start + batch_size]
-                if pfsr is not None:
-                    pfsr.update(sr, target)
-                sr = sr.clamp(0, 1)
-                for m in metric_specs:
-                    per_image[m.name] += [float(v) for v in m.fn(sr, target)]
-                if start == 0:
-                    shown[name] = sr[:figure_faces]
-                bar.update(len(target))
-        bar.close()
-        seconds = time.perf_counter() - started
-        for m in metric_specs:
-            rows += [
-                {"image": n, "method": name, "metric": m.name, "value": v}
-                for n, v in zip(names, per_image[m.name])
-            ]
-        if pfsr is not None:
-            summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
-            summary = {k.replace("_", "-"): v for k, v in summary.items()}
-            # metrics the protocol does not define (e.g. nme) keep their per-image means
-            summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
-        else:
-            summary = {m: _mean(v) for m, v in per_image.items()}
-        result.summary[name] = {**summary, "images": len(names), "seconds": seconds}
+        result.summary[name], method_rows, shown[name] = got
+        rows += method_rows
     result.notes = _notes(protocol, hr.shape[-1])
     if out is not None:
         _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)
     return result
+
+
+def _failure(name: str, method: str, err: Exception) -> str:
+    """Why a row was not run, on one line, naming the method's plugin."""
+    plugin = plugins.get("methods", method).plugin
+    what = "" if isinstance(err, WeightsError) else f"{type(err).__name__}: "
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"{what}{text} (method {method!r} of plugin {plugin!r})"
+
+
+def _bench_method(name, model, protocol, metric_specs, names, hr, lr, device, batch_size,
+                  figure_faces, progress):  # fmt: skip
+    """Run one loaded method over every face; returns (summary, csv rows, figure faces)."""
+    per_image: dict[str, list[float]] = {m.name: [] for m in metric_specs}
+    pfsr = _pfsr_protocol() if protocol == "pfsr" else None
+    shown = None
+    started = time.perf_counter()
+    bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
+    with torch.inference_mode():
+        for start in range(0, len(names), batch_size):
+            sr = model(lr[start : start + batch_size].to(device)).float().cpu()
+            target = hr[start : start + batch_size]
+            if tuple(sr.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"returned shape {tuple(sr.shape)}, expected {tuple(target.shape)}"
+                )
+            if pfsr is not None:
+                pfsr.update(sr, target)
+            sr = sr.clamp(0, 1)
+            for m in metric_specs:
+                per_image[m.name] += [float(v) for v in m.fn(sr, target)]
+            if start == 0:
+                shown = sr[:figure_faces]
+            bar.update(len(target))
+    bar.close()
+    seconds = time.perf_counter() - started
+    rows = [
+        {"image": n, "method": name, "metric": m.name, "value": v}
+        for m in metric_specs
+        for n, v in zip(names, per_image[m.name])
+    ]
+    if pfsr is not None:
+        summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
+        summary = {k.replace("_", "-"): v for k, v in summary.items()}
+        # metrics the protocol does not define (e.g. nme) keep their per-image means
+        summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
+    else:
+        summary = {m: _mean(v) for m, v in per_image.items()}
+    return {**summary, "images": len(names), "seconds": seconds}, rows, shown
 
 
 def _pfsr_protocol():
@@ -205,12 +246,14 @@ def _notes(protocol: str, size: int) -> list[str]:
 
 def _write(out, result, rows, facts, hr, lr, shown, device) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".results.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["image", "method", "metric", "value"])
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out / "results.csv")
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["image", "method", "metric", "value"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(out / "results.csv", write_csv)
     summary = {
         "protocol": result.protocol,
         "data": result.data,
@@ -222,9 +265,7 @@ def _write(out, result, rows, facts, hr, lr, shown, device) -> None:
         "run": run_facts(device),
     }
     summary = json.loads(json.dumps(summary, default=str), parse_constant=lambda c: None)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
-    tmp.replace(out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
     if shown:
         faces = [[hr[i], lr[i], *(s[i] for s in shown.values())] for i in range(len(hr))]
         save_atomic(grid(faces, ["HR", "LR 16px", *shown]), out / "comparison.png")

@@ -16,25 +16,41 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
 
 def friendly_errors(fn):
-    """Turn the errors users cause (names, files, weights) into one-line messages.
+    """Turn every error of a command into one line naming the file or option and the problem.
 
     ``PROGFACE_DEBUG=1`` keeps the full traceback instead.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from progface.data.errors import ImageError
-        from progface.registry import UnknownNameError
-        from progface.weights import WeightsError
-
         try:
             return fn(*args, **kwargs)
-        except (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError) as err:
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:
             if os.environ.get("PROGFACE_DEBUG") == "1":
                 raise
-            raise click.ClickException(str(err)) from err
+            raise click.ClickException(one_line(err)) from err
 
     return wrapper
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line; OS errors as ``FILE: problem``; errors that are not
+    the user's (bugs) name their type and how to see the traceback."""
+    from progface.data.errors import ImageError
+    from progface.registry import UnknownNameError
+    from progface.weights import WeightsError
+
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename is not None else ""
+        text = f"{where}{err.strerror[0].lower()}{err.strerror[1:]}"
+    else:
+        text = " ".join(str(err).split()) or type(err).__name__
+    known = (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError, OSError)
+    if not isinstance(err, known):
+        text = f"{type(err).__name__}: {text} (set PROGFACE_DEBUG=1 for the traceback)"
+    return text
 
 
 def comma_list(value: str) -> list[str]:
@@ -49,6 +65,7 @@ def cli():
 
 @cli.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly_errors
 def plugins_command(as_json):
     """List plugins and what each registered."""
     rows = plugins.plugin_summary()
@@ -67,6 +84,7 @@ def plugins_command(as_json):
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly_errors
 def models(as_json):
     """List generators, methods and heatmap sources with parameter counts and weight status."""
     from progface.inventory import model_rows
@@ -138,6 +156,8 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
         weights=pairs, crop=crop, limit=limit, batch_size=batch_size, device=device,
         progress=sys.stderr.isatty() or None, extra_rows=extra_rows,
     )  # fmt: skip
+    for skip in result.skipped:
+        click.echo(f"skipped {skip['file']}: {skip['reason']}", err=True)
     click.echo(table3_markdown(result, table3) if table3 else result.markdown())
     if ablation:
         click.echo("\n" + table2_markdown(result, presets, table3 or "aligned"))
@@ -168,8 +188,11 @@ def upscale(folder, out, method, weights, crop, overwrite, batch_size, device):
     for entry in manifest["files"]:
         if entry["status"] == "skipped":
             click.echo(f"skipped {entry['input']}: {entry['reason']}", err=True)
+    if manifest["counts"].get("kept"):
+        click.echo(f"kept {manifest['counts']['kept']} input(s) whose outputs exist in {out} "
+                   "(not replaced; pass --overwrite to replace them)", err=True)  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(manifest["counts"].items()))
-    click.echo(f"{manifest['method']}: {counts}; manifest: {out}/manifest.json")
+    click.echo(f"{manifest['method']}: {counts}; manifest: {manifest['manifest']}")
 
 
 @cli.group()
@@ -186,8 +209,15 @@ def weights_dir():
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM (kill, a scheduler) unwinds like Ctrl-C, so temp files are removed on the way out
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="progface")
 
 
-plugins.load_plugins()
-plugins.pm.hook.register_commands(cli=cli)
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+plugins.register_commands(cli)

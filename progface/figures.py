@@ -37,10 +37,9 @@ def grid(
     return canvas
 
 
-def save_atomic(image: Image.Image, path: Path) -> Path:
-    """Write a PNG through a temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+def save_atomic(image: Image.Image, path: Path, overwrite: bool = True) -> Path:
+    """Write a PNG atomically (:func:`progface.atomic.write_atomic`); without ``overwrite`` an
+    existing file raises ``FileExistsError`` and is left as it is."""
+    from progface.atomic import write_atomic
+
+    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"), overwrite=overwrite)

@@ -8,7 +8,6 @@ safetensors file); other kinds (e.g. the distilled FAN) add themselves to that d
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from progface.weights import WeightsError, save_safetensors, sha256_of
+from progface.weights import WeightsError, save_safetensors, sha256_of, torch_load_data
 
 
 def safe_load(path: str | Path) -> Any:
@@ -24,13 +23,7 @@ def safe_load(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        raise WeightsError(
-            f"{path}: refused: the file needs more than tensors and plain containers to load "
-            f"(arbitrary pickle code is never executed): {str(err).splitlines()[0]}"
-        ) from err
+    return torch_load_data(path)
 
 
 @dataclass(frozen=True)
@@ -147,8 +140,11 @@ def _detect(src: Path) -> tuple[str, Any]:
     return found[0]
 
 
-def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto") -> Path:
-    """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``."""
+def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "auto",
+                   overwrite: bool = False) -> Path:  # fmt: skip
+    """Convert ``src`` to safetensors at ``dst`` (default: beside ``src``); returns ``dst``.
+
+    An existing ``dst`` is replaced only with ``overwrite`` (never ``src`` itself)."""
     src = Path(src)
     if not src.is_file():
         raise WeightsError(f"{src}: no such file")
@@ -161,4 +157,9 @@ def import_weights(src: str | Path, dst: str | Path | None = None, kind: str = "
     importer = IMPORTERS[kind]
     tensors, config = importer.convert(obj, src)
     dst = Path(dst) if dst is not None else src.with_name(importer.default_name(src))
-    return save_safetensors(tensors, dst, config)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise WeightsError(f"{dst}: the output would replace the input; choose another -o")
+    try:
+        return save_safetensors(tensors, dst, config, overwrite=overwrite)
+    except FileExistsError:
+        raise WeightsError(f"{dst}: exists; pass --overwrite to replace it") from None

@@ -14,17 +14,26 @@ LR_SIZE = 16
 
 
 def scan_folder(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files of ``folder`` and the other files with why they are skipped.
+    """Image files of ``folder`` and the other entries (files, folders, dangling links) with
+    why they are skipped; hidden entries are left out.
 
     Raises ``FolderError`` for a missing folder, a file, or a folder without images.
     """
     images = list_images(folder)
-    others = [
-        (p, f"not an image file (suffix {p.suffix or 'none'!r})")
-        for p in sorted(Path(folder).iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
-    ]
-    return images, others
+    return images, [(p, why) for p in sorted(Path(folder).iterdir()) if (why := _not_used(p))]
+
+
+def _not_used(path: Path) -> str | None:
+    """Why a folder entry is not an input (None: it is an image file, or hidden)."""
+    if path.name.startswith("."):
+        return None
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link (its target does not exist)"
+    if path.is_dir():
+        return "a folder (folders are not searched)"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return f"not an image file (suffix {path.suffix or 'none'!r})"
+    return None
 
 
 def load_face(path: Path, crop: str, need_hr: bool = False) -> dict[str, torch.Tensor | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from progface import plugins
@@ -15,6 +16,18 @@ def _count_built(spec) -> int | None:
         return None
 
 
+def _count(spec) -> int | None:
+    """A plugin's ``count_parameters``; one that raises is reported, not fatal to the list."""
+    if spec.count_parameters is None:
+        return None
+    try:
+        return spec.count_parameters()
+    except Exception as err:
+        print(f"progface: {spec.name!r} (plugin {spec.plugin!r}): count_parameters failed: "
+              f"{type(err).__name__}: {' '.join(str(err).split())}", file=sys.stderr)  # fmt: skip
+        return None
+
+
 def model_rows() -> list[dict[str, Any]]:
     regs = plugins.registries()
     rows = []
@@ -22,8 +35,7 @@ def model_rows() -> list[dict[str, Any]]:
         rows.append(_row("generator", spec, _count_built(spec), "-"))  # an architecture
     for kind, label in (("methods", "method"), ("heatmap_sources", "heatmap source")):
         for spec in regs[kind]:
-            count = spec.count_parameters() if spec.count_parameters else None
-            rows.append(_row(label, spec, count, status(spec.weights)))
+            rows.append(_row(label, spec, _count(spec), status(spec.weights)))
     return rows
 
 

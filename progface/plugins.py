@@ -1,6 +1,8 @@
 """The plugin manager: built-ins and entry points (group ``progface``) through the same hooks.
 
-A third-party plugin that fails to import or register is reported once on stderr and skipped;
+A third-party plugin that fails to import or register (a hook raises, or a name it registers is
+taken, e.g. ``bicubic``) is reported once on stderr and contributes nothing: not what it
+registered before failing, not its commands;
 ``PROGFACE_STRICT_PLUGINS=1`` makes that fatal. ``PROGFACE_LOAD_PLUGINS=a,b`` loads only the
 named third-party plugins (empty: none).
 """
@@ -15,7 +17,7 @@ from importlib import import_module, metadata
 import pluggy
 
 from progface import hookspecs
-from progface.registry import SPEC_KINDS, Registry
+from progface.registry import SPEC_KINDS, DuplicateNameError, Registry
 
 DEFAULT_PLUGINS = (
     "progface.builtin.classical",
@@ -38,7 +40,7 @@ versions: dict[str, str] = {}  # entry-point plugin name -> distribution version
 def _fail(name: str, err: BaseException) -> None:
     if os.environ.get("PROGFACE_STRICT_PLUGINS") == "1":
         raise err
-    failures[name] = f"{type(err).__name__}: {err}"
+    failures[name] = f"{type(err).__name__}: {' '.join(str(err).split())}"
     print(f"progface: plugin {name!r} skipped: {failures[name]}", file=sys.stderr)
 
 
@@ -64,31 +66,69 @@ def load_plugins() -> None:
 
 
 def registries() -> dict[str, Registry]:
-    """All registries, filled by calling every plugin's hooks one plugin at a time."""
+    """All registries. Each plugin's hooks register into a staging list first; a plugin whose
+    hook raises, or whose names clash with an earlier plugin's, contributes nothing and is
+    reported (built-ins first, so a plugin cannot take over a built-in name)."""
     global _registries
     if _registries is None:
         load_plugins()
-        regs = {kind: Registry(kind) for kind in SPEC_KINDS}
-        for kind, registry in regs.items():
+        staged: dict[str, list] = {}
+        broken: set[str] = set()
+        for kind in SPEC_KINDS:
             for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
-                _call_register(impl, kind, registry)
+                if impl.plugin_name not in broken:
+                    _stage(impl, kind, staged.setdefault(impl.plugin_name, []), broken)
+        regs = {kind: Registry(kind) for kind in SPEC_KINDS}
+        for name in sorted(staged, key=lambda n: n not in DEFAULT_PLUGINS):  # stable
+            if name not in broken:
+                _commit(name, staged[name], regs)
         _registries = regs
     return _registries
 
 
-def _call_register(impl: pluggy.HookImpl, kind: str, registry: Registry) -> None:
+def _stage(impl: pluggy.HookImpl, kind: str, into: list, broken: set[str]) -> None:
     def register(spec):
         if not isinstance(spec, SPEC_KINDS[kind]):
             raise TypeError(f"register_{kind} expects {SPEC_KINDS[kind].__name__}, got {spec!r}")
-        registry.add(replace(spec, plugin=impl.plugin_name))
+        into.append((kind, replace(spec, plugin=impl.plugin_name)))
 
-    is_builtin = impl.plugin_name in DEFAULT_PLUGINS
     try:
         impl.function(register=register)
     except Exception as err:
-        if is_builtin or type(err).__name__ == "DuplicateNameError":
+        if impl.plugin_name in DEFAULT_PLUGINS:
             raise
+        broken.add(impl.plugin_name)
         _fail(impl.plugin_name, err)
+
+
+def _commit(name: str, specs: list, regs: dict[str, Registry]) -> None:
+    """Add one plugin's specs, all or none."""
+    added = []
+    try:
+        for kind, spec in specs:
+            regs[kind].add(spec)
+            added.append((kind, spec))
+    except DuplicateNameError as err:
+        for kind, spec in added:
+            regs[kind].discard(spec)
+        if name in DEFAULT_PLUGINS:
+            raise
+        _fail(name, err)
+
+
+def register_commands(cli) -> None:
+    """Let every plugin add commands; a failing hook is reported and adds none."""
+    load_plugins()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        before = dict(cli.commands)
+        try:
+            impl.function(cli=cli)
+        except Exception as err:
+            if impl.plugin_name in DEFAULT_PLUGINS:
+                raise
+            cli.commands.clear()
+            cli.commands.update(before)
+            _fail(impl.plugin_name, err)
 
 
 def get(kind: str, name: str):
@@ -107,6 +147,8 @@ def plugin_summary() -> list[dict]:
     regs = registries()
     rows = []
     for name, plugin in pm.list_name_plugin():
+        if name in failures:  # listed once, with its error
+            continue
         registered = {kind: [s.name for s in reg if s.plugin == name] for kind, reg in regs.items()}
         rows.append(
             {

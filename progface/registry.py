@@ -149,6 +149,12 @@ class Registry(Generic[S]):
         for alias in spec.aliases:  # type: ignore[attr-defined]
             self._aliases[alias] = spec.name  # type: ignore[attr-defined]
 
+    def discard(self, spec: S) -> None:
+        """Remove ``spec`` and its aliases (a plugin that failed half-way contributes nothing)."""
+        self._specs.pop(spec.name, None)  # type: ignore[attr-defined]
+        for alias in spec.aliases:  # type: ignore[attr-defined]
+            self._aliases.pop(alias, None)
+
     def get(self, name: str) -> S:
         key = self._aliases.get(name, name)
         if key in self._specs:

@@ -25,17 +25,25 @@ def pick_device(name: str = "auto") -> str:
 def load_method(name: str, device: str, weights: str | Path | None = None):
     """Load a registered method; returns ``(callable, facts)`` where facts name the weights."""
     spec = plugins.get("methods", name)
+    check_takes_weights(spec, weights)
     facts: dict[str, Any] = {"method": spec.name, "plugin": spec.plugin, "weights": None}
     path = None
     if weights is not None or spec.weights is not None:
-        if weights is None and spec.weights is None:
-            raise WeightsError(f"method {name!r} takes no weights")
         path = Path(weights) if weights is not None else resolve(spec.weights)
         if not path.is_file():
             raise WeightsError(f"{path}: no such weight file (for method {name!r})")
         facts["weights"] = {"path": str(path), "sha256": sha256_of(path)}
     model = spec.load(weights=path, device=device)
     return model, facts
+
+
+def check_takes_weights(spec, weights: str | Path | None, option: str = "--weights") -> None:
+    """A weight file given for a method without weights (``MethodSpec.weights`` None) would
+    be recorded in results as if used: refuse it."""
+    if weights is not None and spec.weights is None:
+        raise WeightsError(
+            f"{option}: method {spec.name!r} takes no weights (given {weights}); leave it out"
+        )
 
 
 def run_facts(device: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from progface.atomic import output_folder, write_new, write_text_atomic
 from progface.data.errors import ImageError
 from progface.figures import grid, save_atomic, to_pil
 from progface.inputs import load_face, scan_folder
@@ -29,12 +30,29 @@ class OutputInsideInputError(ValueError):
 
 
 def output_names(paths: list[Path]) -> dict[Path, str]:
-    """``<stem>.png`` per input; inputs sharing a stem (a.jpg, a.png) keep their suffix."""
-    stems = Counter(p.stem for p in paths)
-    return {
-        p: f"{p.stem}.png" if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}.png"
+    """A unique ``.png`` name per input (unique by construction, also on case-insensitive disks).
+
+    ``<stem>.png``; inputs sharing a stem (a.jpg, a.png) keep their suffix (``a_jpg.png``); a
+    name still taken by another input (``a_png.png`` from a.png and from a_png.png) gets
+    ``-2``, ``-3`` ... in the inputs' sorted order.
+    """
+    stems = Counter(p.stem.casefold() for p in paths)
+    wanted = {
+        p: p.stem if stems[p.stem.casefold()] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}"
         for p in paths
     }
+    taken = {w.casefold() for w in wanted.values()}
+    given: set[str] = set()
+    names = {}
+    for p in sorted(paths):
+        name, n = wanted[p], 1
+        # numbered names skip the names other inputs want as they are
+        while name.casefold() in given or (n > 1 and name.casefold() in taken):
+            n += 1
+            name = f"{wanted[p]}-{n}"
+        given.add(name.casefold())
+        names[p] = f"{name}.png"
+    return {p: names[p] for p in paths}
 
 
 def upscale_folder(
@@ -55,6 +73,7 @@ def upscale_folder(
         raise OutputInsideInputError(
             f"{out}: the output folder must not be the input folder or inside it"
         )
+    output_folder(out, "-o/--out")  # a file or a read-only folder fails before any work
     device = pick_device(device)
     model, facts = load_method(method, device, weights)
     bicubic = Interpolate(mode="bicubic", size=128)
@@ -65,8 +84,9 @@ def upscale_folder(
     todo: list[tuple[Path, torch.Tensor]] = []
     for path in images:
         targets = [out / "sr" / names[path], out / "compare" / names[path]]
-        if not overwrite and all(t.exists() for t in targets):
-            entries.append({"input": str(path), "status": "kept", "reason": "outputs exist"})
+        existing = [str(t) for t in targets if t.exists()]
+        if not overwrite and existing:
+            entries.append(_kept(path, existing))
             continue
         try:
             todo.append((path, load_face(path, crop)["lr"]))
@@ -79,13 +99,9 @@ def upscale_folder(
             lr = torch.stack([t for _, t in chunk]).to(device)
             sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
             for (path, lr_img), sr_img, bic_img in zip(chunk, sr, bic):
-                sr_path = save_atomic(to_pil(sr_img), out / "sr" / names[path])
                 panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", f"SR ({method})"])
-                cmp_path = save_atomic(panel, out / "compare" / names[path])
-                entries.append(
-                    {"input": str(path), "status": "written", "sr": str(sr_path),
-                     "compare": str(cmp_path)}
-                )  # fmt: skip
+                files = {"sr": to_pil(sr_img), "compare": panel}
+                entries.append(_save_outputs(path, files, out, names[path], overwrite))
             bar.update(len(chunk))
     bar.close()
     manifest = {
@@ -96,8 +112,27 @@ def upscale_folder(
         "files": sorted(entries, key=lambda e: e["input"]),
         "run": run_facts(device),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(out / "manifest.json")
+    text = json.dumps(manifest, indent=2)
+    if overwrite:
+        path = write_text_atomic(out / "manifest.json", text)
+    else:  # an earlier run's manifest (or a user's file) is kept: manifest-2.json ...
+        path = write_new(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    manifest["manifest"] = str(path)
     return manifest
+
+
+def _kept(path: Path, existing: list[str]) -> dict[str, Any]:
+    reason = f"outputs exist, not replaced without --overwrite: {', '.join(existing)}"
+    return {"input": str(path), "status": "kept", "reason": reason}
+
+
+def _save_outputs(path: Path, files: dict, out: Path, name: str, overwrite: bool) -> dict:
+    """Save the sr/ and compare/ images of one input; a file that appeared meanwhile is kept."""
+    entry: dict[str, Any] = {"input": str(path), "status": "written"}
+    for folder, image in files.items():
+        try:
+            entry[folder] = str(save_atomic(image, out / folder / name, overwrite=overwrite))
+        except FileExistsError:  # keep what this run wrote before it, say which it kept
+            return _kept(path, [str(out / folder / name)]) | {k: entry[k] for k in entry
+                                                              if k in files}  # fmt: skip
+    return entry

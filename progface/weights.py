@@ -136,17 +136,18 @@ def resolve(
         raise WeightsError(f"could not download {spec.filename} ({err}): {hint}") from err
 
 
-def save_safetensors(tensors: dict[str, Any], path: str | os.PathLike[str], config: dict) -> Path:
-    """Write ``tensors`` with ``config`` as JSON metadata, atomically."""
+def save_safetensors(tensors: dict[str, Any], path: str | os.PathLike[str], config: dict,
+                     overwrite: bool = True) -> Path:  # fmt: skip
+    """Write ``tensors`` with ``config`` as JSON metadata, atomically (without ``overwrite``, an
+    existing file raises ``FileExistsError``)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    from progface.atomic import write_atomic
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    save_file(tensors, str(tmp), metadata={CONFIG_KEY: json.dumps(config, sort_keys=True)})
-    os.replace(tmp, path)
-    return path
+    meta = {CONFIG_KEY: json.dumps(config, sort_keys=True)}
+    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta),
+                        overwrite=overwrite)  # fmt: skip
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict]:
@@ -162,12 +163,77 @@ def load_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     return tensors, json.loads(meta.get(CONFIG_KEY, "{}"))
 
 
+def is_torchscript(path: str | os.PathLike[str]) -> bool:
+    """True for a TorchScript archive (a zip with ``code/`` or ``constants.pkl``)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
+
+
+def torch_load_data(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` with the restricted unpickler (tensors and plain containers only).
+
+    TorchScript archives are refused before torch sees them (``torch.load`` would hand them to
+    ``torch.jit.load``, which runs their code), whatever torch's version does.
+    """
+    import pickle
+
+    import torch
+
+    if is_torchscript(path):
+        raise WeightsError(
+            f"{path}: a TorchScript archive; its code is never run (FAN-4 archives are read "
+            "as data by `progface weights import --kind fan`)"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise WeightsError(
+            f"{path}: refused: the file needs more than tensors and plain containers to load "
+            f"(arbitrary pickle code is never executed): {str(err).splitlines()[0]}"
+        ) from err
+    except Exception as err:  # a corrupt or foreign file can make the unpickler raise anything
+        first = (str(err).splitlines() or [""])[0]
+        raise WeightsError(
+            f"{path}: not a readable torch file ({type(err).__name__}: {first})"
+        ) from err
+
+
+def check_state_dict(state: Any, model: Any, where: str | os.PathLike[str]) -> None:
+    """Raise WeightsError unless ``state`` has exactly ``model``'s keys with the same shapes."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in want.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({', '.join(missing[:4])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:4])})")
+        if wrong:
+            parts.append(f"{len(wrong)} wrong shapes ({'; '.join(wrong[:3])})")
+        raise WeightsError(f"{where}: does not match {type(model).__name__}: {', '.join(parts)}")
+
+
+def load_state_checked(model: Any, state: Any, where: str | os.PathLike[str]) -> Any:
+    """``model.load_state_dict(state, strict=True)`` after :func:`check_state_dict`, so a file
+    with the right keys but wrong shapes is a one-line WeightsError; returns ``model``."""
+    check_state_dict(state, model, where)
+    model.load_state_dict(dict(state), strict=True)
+    return model
+
+
 def copy_into_cache(src: str | os.PathLike[str], spec: WeightSpec) -> Path:
     """Verify ``src`` against ``spec`` and copy it to the cache (for offline installs)."""
     verify(src, spec.sha256)
-    dest = cache_dir() / spec.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-    return dest
+    from progface.atomic import write_atomic
+
+    return write_atomic(cache_dir() / spec.filename, lambda tmp: shutil.copyfile(src, tmp))

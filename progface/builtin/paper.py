@@ -29,7 +29,7 @@ def _build_generator(**config):
 def load_ours(weights=None, device="cpu"):
     """``ProgressiveSR`` at step 3, alpha 1 with the generator weights at ``weights``."""
     from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator, ProgressiveSR
-    from progface.weights import WeightsError, load_safetensors, resolve
+    from progface.weights import WeightsError, load_safetensors, load_state_checked, resolve
 
     path = resolve(OURS_WEIGHTS, weights)
     tensors, config = load_safetensors(path)
@@ -44,14 +44,7 @@ def load_ours(weights=None, device="cpu"):
         )
     arch = ProgressiveConfig(channels=tuple(config.get("channels", (512, 256, 128, 64))))
     generator = ProgressiveGenerator(config=arch)
-    expected = generator.state_dict()
-    if set(tensors) != set(expected):
-        missing, unexpected = set(expected) - set(tensors), set(tensors) - set(expected)
-        raise WeightsError(
-            f"{path}: not progressive-generator weights (missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]})"
-        )
-    generator.load_state_dict(tensors, strict=True)
+    load_state_checked(generator, tensors, path)  # keys and shapes
     return ProgressiveSR(generator, step=3, alpha=1.0).to(device).eval()
 
 

@@ -13,21 +13,97 @@ pixel coordinates, moved with the same crop and resize as the image.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from progface.data.crop import CROP_POLICIES, crop_box, map_points
 from progface.data.degrade import degrade_chain, prepare_hr
-from progface.data.errors import FolderError
+from progface.data.errors import FolderError, ImageError
 from progface.data.images import list_images, load_image
 from progface.data.landmarks_io import read_landmarks_csv, read_pts
 
-__all__ = ["CachedFaces", "CelebA", "FaceFolder", "find_celeba"]
+__all__ = [
+    "CachedFaces",
+    "CelebA",
+    "FaceFolder",
+    "SkipUnreadable",
+    "find_celeba",
+    "unreadable_files",
+]
 
 LANDMARKS_CSV = "landmarks68.csv"
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def _readable(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split ``files`` into those PIL can open and (file, reason) for the others.
+
+    Only the header is read (cheap enough for CelebA's 200k files at run start); a file that
+    breaks later, while decoding, is skipped then by :class:`SkipUnreadable`.
+    """
+    from PIL import Image
+
+    good, bad = [], []
+    for path in files:
+        try:
+            if path.stat().st_size == 0:
+                raise ImageError(path, "empty file (0 bytes)")
+            with Image.open(path):
+                pass
+            good.append(path)
+        except ImageError as err:
+            bad.append((path, err.reason))
+        except Exception as err:  # UnidentifiedImageError, OSError ...
+            bad.append((path, f"not a readable image: {' '.join(str(err).split())}"))
+    return good, bad
+
+
+class SkipUnreadable(Dataset):
+    """Wraps a dataset so that an item whose file fails to load (``ImageError``) is replaced by
+    the next readable one, with a warning, instead of killing the run at that batch on every
+    resume. The replacement depends only on the index, so resumed runs stay bit-exact."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+        self.bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:  # recipes read attributes of their data set
+        if name in ("data", "bad") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.data, name)
+
+    def __getitem__(self, index: int):
+        n = len(self)
+        for step in range(n):
+            i = (index + step) % n
+            if i in self.bad:
+                continue
+            try:
+                return self.data[i]
+            except ImageError as err:
+                self.bad.add(i)
+                print(f"progface: skipped {err} (item {i}; the next readable face is used)",
+                      file=sys.stderr)  # fmt: skip
+        raise ImageError(Path("."), "no readable item left in the data set")
+
+
+def unreadable_files(data: Any) -> list[tuple[Path, str]]:
+    """The files left out as unreadable by every face dataset inside ``data`` (through
+    ``Subset``, ``ConcatDataset`` and wrappers with ``.data``)."""
+    found = list(getattr(data, "unreadable", []))
+    for inner in (getattr(data, "dataset", None), getattr(data, "data", None)):
+        if isinstance(inner, Dataset):
+            found += unreadable_files(inner)
+    for inner in getattr(data, "datasets", None) or []:
+        found += unreadable_files(inner)
+    return found
 
 
 class _FaceImages(Dataset):
@@ -40,7 +116,7 @@ class _FaceImages(Dataset):
             )
         if size % 8:
             raise ValueError(f"size must be a multiple of 8 (got {size})")
-        self.files = files
+        self.files, self.unreadable = _readable(files)
         self.crop = crop
         self.size = size
         self.quantize = quantize
@@ -101,6 +177,9 @@ class FaceFolder(_FaceImages):
             files = files[:limit]
             points = points[:limit] if points is not None else None
         super().__init__(files, crop, size, quantize)
+        if points is not None and self.unreadable:  # keep the points of the readable files
+            kept = set(self.files)
+            points = [pt for f, pt in zip(files, points) if f in kept]
         self.points = points
 
     def _with_landmarks(self, files: list[Path]) -> tuple[list[Path], list[torch.Tensor]]:

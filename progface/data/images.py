@@ -15,7 +15,7 @@ Loading rules (``load_image``):
 
 from __future__ import annotations
 
-import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,18 @@ __all__ = [
     "save_png",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+COMMON_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MAX_PIXELS = 64_000_000  # larger images are refused before decoding (decompression bombs)
+
+
+def _pil_suffixes() -> tuple[str, ...]:
+    """Every suffix PIL can open here (GIF, AVIF, TGA, ...), the common ones first."""
+    Image.init()
+    readable = {e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    return COMMON_SUFFIXES + tuple(sorted(readable - set(COMMON_SUFFIXES)))
+
+
+IMAGE_SUFFIXES = _pil_suffixes()
 
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -64,15 +75,32 @@ def _open_decoded(path: Path) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageError(path, "empty file (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL's bomb warning: _check_size refuses instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            _check_size(img, path)
             img.load()  # decode everything now: truncated data fails here
             try:
                 oriented = ImageOps.exif_transpose(img)
             except Exception:  # a broken EXIF block should not make the pixels unusable
                 oriented = img
             return oriented.copy() if oriented is img else oriented
+    except ImageError:
+        raise
     except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError from plugins ...
         raise _unreadable(err, path) from err
+
+
+def _check_size(img: Image.Image, path: Path) -> None:
+    """Refuse images over MAX_PIXELS from their header, before any memory is spent on them."""
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(
+            path,
+            f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx; at most {MAX_PIXELS / 1e6:.0f} "
+            "Mpx are decoded, a guard against decompression bombs)",
+        )
 
 
 def _to_rgb_array(img: Image.Image, path: Path) -> np.ndarray:
@@ -104,8 +132,10 @@ def load_image(path: str | Path) -> torch.Tensor:
     path = Path(path)
     arr = _to_rgb_array(_open_decoded(path), path)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    out = torch.from_numpy(arr.astype(np.float32) / np.float32(scale))
-    return out.permute(2, 0, 1).contiguous()
+    # channels first while still 8/16-bit, then one float copy divided in place (peak memory)
+    arr = arr.astype(np.int32) if arr.dtype == np.uint16 else np.require(arr, requirements="W")
+    chw = torch.from_numpy(arr)
+    return chw.permute(2, 0, 1).contiguous().to(torch.float32).div_(scale)
 
 
 def load_image_uint8(path: str | Path) -> np.ndarray:
@@ -120,8 +150,8 @@ def load_image_uint8(path: str | Path) -> np.ndarray:
 def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Write ``image`` [3, H, W] (values in [0, 1], clamped, rounded to uint8) as a PNG.
 
-    The file is written next to its target as ``.<name>.tmp`` and moved into place with
-    ``os.replace``, so a crash never leaves a half-written PNG; parent folders are created.
+    The file is written atomically (:func:`progface.atomic.write_atomic`), so a crash never
+    leaves a half-written PNG; parent folders are created.
     Returns the path written.
     """
     if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
@@ -131,20 +161,16 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().to(torch.uint8)
     array = pixels.permute(1, 2, 0).contiguous().numpy()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from progface.atomic import write_atomic
+
+    return write_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside ``folder`` (not recursive), sorted by name.
 
-    A file counts as an image by its suffix (``IMAGE_SUFFIXES``, any case); hidden files
+    A file counts as an image by its suffix (``IMAGE_SUFFIXES``: every format PIL reads, any
+    case); hidden files
     (name starting with ``.``, e.g. macOS ``._x.jpg``) are ignored. Raises ``FolderError`` when
     the folder is missing, is a file, or holds no image files.
     """
@@ -159,5 +185,8 @@ def list_images(folder: str | Path) -> list[Path]:
         if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
     if not files:
-        raise FolderError(folder, f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder")
+        raise FolderError(
+            folder,
+            f"no images ({', '.join(COMMON_SUFFIXES)} or another format PIL reads) in folder",
+        )
     return files

@@ -205,19 +205,21 @@ def _weights_facts(weights: str | None) -> dict | None:
 
 
 def _write_eval(out: Path, faces, errors, summary: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".per_image.csv.tmp"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "label_source", "size", "nme_size_pct", "nme_inter_ocular_pct"])
-        for size, e in errors.items():
-            for i, name in enumerate(faces.names):
-                writer.writerow([name, faces.sources[i], size, f"{100 * float(e['size'][i]):.4f}",
-                                 f"{100 * float(e['inter_ocular'][i]):.4f}"])  # fmt: skip
-    os.replace(tmp, out / "per_image.csv")
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "summary.json")
+    from progface.atomic import write_atomic, write_text_atomic
+
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "label_source", "size", "nme_size_pct",
+                             "nme_inter_ocular_pct"])  # fmt: skip
+            for size, e in errors.items():
+                for i, name in enumerate(faces.names):
+                    writer.writerow([name, faces.sources[i], size,
+                                     f"{100 * float(e['size'][i]):.4f}",
+                                     f"{100 * float(e['inter_ocular'][i]):.4f}"])  # fmt: skip
+
+    write_atomic(out / "per_image.csv", write_csv)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 @landmarks.command(name="show")
@@ -252,10 +254,9 @@ def show(source, data, out, weights, size, limit, tile, device):
     fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points, size=tile)
     out = Path(out)
     if out.suffix.lower() in (".jpg", ".jpeg"):  # smaller files for documentation
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        fig.save(tmp, format="JPEG", quality=88)
-        os.replace(tmp, out)
+        from progface.atomic import write_atomic
+
+        write_atomic(out, lambda tmp: fig.save(tmp, format="JPEG", quality=88))
     else:
         save_atomic(fig, out)
     click.echo(f"wrote {out}")

@@ -279,3 +279,75 @@ def module_state_dict(record: ModuleRecord, prefix: str = "") -> OrderedDict[str
         if child is not None:
             out.update(module_state_dict(child, f"{prefix}{name}."))
     return out
+
+
+# --- TorchScript archives, read as data ------------------------------------------------------
+
+
+class _ScriptUnpickler(RestrictedUnpickler):
+    """The restricted unpickler for a TorchScript ``data.pkl``: its ``__torch__.*`` classes
+    become inert module records and zip-format storage ids (5 fields) are accepted."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__torch__" or module.startswith("__torch__."):
+            return _module_class(f"{module}.{name}")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage":
+            pid = (*pid, None)  # zip format: no view field
+        return super().persistent_load(pid)
+
+
+def _script_state(record: Any, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
+    """Tensors of a scripted module's attributes (parameters and buffers), submodules after."""
+    if not isinstance(record, ModuleRecord):
+        raise LegacyPickleError(f"expected a scripted module, got {type(record).__name__}")
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for name, value in getattr(record, "state", {}).items():
+        if isinstance(value, torch.Tensor):
+            out[prefix + name] = value
+        elif isinstance(value, ModuleRecord):
+            out.update(_script_state(value, f"{prefix}{name}."))
+    return out
+
+
+def load_torchscript_state_dict(path: str | Path) -> OrderedDict[str, torch.Tensor]:
+    """The tensors of a TorchScript ``.zip`` (``torch.jit.save``), read as data.
+
+    ``torch.jit.load`` would compile and run the archive's code; here only ``data.pkl`` is read,
+    by the restricted unpickler, and the storages it names are cut out of ``data/``. The code
+    in the archive is never looked at.
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            pkl = [n for n in names if n.count("/") == 1 and n.endswith("/data.pkl")]
+            if len(pkl) != 1:
+                raise LegacyPickleError("no data.pkl: not a TorchScript archive")
+            root = pkl[0].split("/")[0]
+            order = f"{root}/byteorder"
+            if order in names and zf.read(order).strip() != b"little":
+                raise LegacyPickleError("only little-endian archives are supported")
+            reader = _ScriptUnpickler(io.BytesIO(zf.read(pkl[0])))
+            try:
+                obj = reader.load()
+            except LegacyPickleError:
+                raise
+            except Exception as err:
+                raise LegacyPickleError(f"cannot read data.pkl: {err}") from err
+            tensors = {}
+            for key, ref in reader.storages.items():
+                data = zf.read(f"{root}/data/{key}")
+                nbytes = ref.numel * torch.empty((), dtype=ref.dtype).element_size()
+                if len(data) != nbytes:
+                    raise LegacyPickleError(f"storage {key}: {len(data)} bytes, expected {nbytes}")
+                tensors[key] = torch.frombuffer(bytearray(data), dtype=ref.dtype)
+        return _script_state(_materialise(obj, tensors))
+    except LegacyPickleError as err:
+        raise LegacyPickleError(f"{path}: {err}") from None
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        raise LegacyPickleError(f"{path}: cannot read ({err})") from err

@@ -15,7 +15,6 @@ first mismatches on error.
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,10 +26,14 @@ from torch import nn
 from progface.weights import (
     WeightsError,
     WeightSpec,
+    check_state_dict,
+    is_torchscript,
     load_safetensors,
+    load_state_checked,
     resolve,
     save_safetensors,
     sha256_of,
+    torch_load_data,
 )
 
 __all__ = [
@@ -96,33 +99,8 @@ FAN4_TORCHSCRIPT = WeightSpec(
 )
 
 
-def check_state_dict(
-    state: Mapping[str, torch.Tensor], model: nn.Module, where: str | os.PathLike[str]
-) -> None:
-    """Raise WeightsError unless ``state`` has exactly ``model``'s keys with the same shapes."""
-    want = model.state_dict()
-    missing = [k for k in want if k not in state]
-    unexpected = [k for k in state if k not in want]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in want.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys ({', '.join(missing[:4])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:4])})")
-        if wrong:
-            parts.append(f"{len(wrong)} wrong shapes ({'; '.join(wrong[:3])})")
-        raise WeightsError(f"{where}: does not match {type(model).__name__}: {', '.join(parts)}")
-
-
 def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], where) -> nn.Module:
-    check_state_dict(state, model, where)
-    model.load_state_dict(dict(state), strict=True)
-    return model
+    return load_state_checked(model, state, where)
 
 
 # --- fan-distilled ---------------------------------------------------------------------------
@@ -141,7 +119,7 @@ def read_fan_distilled_checkpoint(src: str | os.PathLike[str]) -> dict[str, torc
         raise WeightsError(f"{src}: no such file")
     if zipfile.is_zipfile(src):
         try:
-            obj = torch.load(src, map_location="cpu", weights_only=True)
+            obj = torch_load_data(src)
         except Exception as err:
             raise WeightsError(f"{src}: not a loadable state dict ({err})") from err
         if not isinstance(obj, Mapping):
@@ -210,23 +188,22 @@ def load_fan_distilled(weights: str | os.PathLike[str] | None = None) -> nn.Modu
 
 def load_fan4_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """FAN-4 tensors from face-alignment's ``.pth.tar`` (a state dict; read with
-    ``weights_only=True``), its TorchScript ``.zip`` (``torch.jit.load``; only the tensors are
-    kept), or a progface safetensors file."""
+    ``weights_only=True``), its TorchScript ``.zip`` (only the tensors, read as data by the
+    restricted unpickler; no TorchScript code is loaded or run), or a progface safetensors file."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
     if path.suffix == ".safetensors":
         return load_safetensors(path)[0]
-    if zipfile.is_zipfile(path) and _is_torchscript(path):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # jit is deprecated, still needed
-                scripted = torch.jit.load(str(path), map_location="cpu")
-        except Exception as err:
-            raise WeightsError(f"{path}: not a loadable TorchScript archive ({err})") from err
-        return {k: v.detach().clone() for k, v in scripted.state_dict().items()}
+    if is_torchscript(path):
+        from progface.landmarks.legacy_pickle import LegacyPickleError, load_torchscript_state_dict
+
+        try:  # read as data: torch.jit.load would run the archive's code
+            return dict(load_torchscript_state_dict(path))
+        except LegacyPickleError as err:
+            raise WeightsError(f"{err} (TorchScript archive, read as data)") from err
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+        obj: Any = torch_load_data(path)
     except Exception as err:
         raise WeightsError(f"{path}: not a loadable state dict ({err})") from err
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
@@ -265,11 +242,6 @@ def import_fan4(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Pat
     safetensors ``dst``."""
     tensors, config = convert_fan4(load_fan4_state_dict(src), src)
     return save_safetensors(tensors, dst, config)
-
-
-def _is_torchscript(path: Path) -> bool:
-    with zipfile.ZipFile(path) as zf:
-        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
 
 
 def load_fan4(weights: str | os.PathLike[str] | None = None) -> nn.Module:

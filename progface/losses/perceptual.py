@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from progface.losses.heatmap import to_unit
-from progface.weights import WeightsError, WeightSpec, resolve
+from progface.weights import WeightsError, WeightSpec, resolve, torch_load_data
 
 VGG16_WEIGHTS = WeightSpec(
     filename="vgg16-397923af.pth",
@@ -42,7 +42,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         return load_safetensors(path)[0]
     try:
         # weights_only: a restricted unpickler that builds tensors and containers only.
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = torch_load_data(path)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
         raise WeightsError(f"{path}: not a plain tensor state dict ({err})") from err
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

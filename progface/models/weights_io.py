@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from progface.weights import WeightsError, load_safetensors, save_safetensors
+from progface.weights import WeightsError, load_safetensors, load_state_checked, save_safetensors
 
 __all__ = ["build_from_weights", "load_weights", "save_weights"]
 
@@ -64,21 +64,7 @@ def _read(path: str | os.PathLike[str], architecture: str) -> tuple[dict, dict]:
 
 
 def _load_into(model: nn.Module, tensors: dict, path, architecture: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(expected.keys() - tensors.keys())
-    unexpected = sorted(tensors.keys() - expected.keys())
-    shapes = [
-        f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in tensors and tensors[k].shape != v.shape
-    ]
-    if missing or unexpected or shapes:
-        parts = [
-            f"{what}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-            for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes))
-            if keys
-        ]
-        raise WeightsError(
-            f"{path}: tensors do not fit the {architecture} network ({'; '.join(parts)})"
-        )
-    model.load_state_dict(tensors, strict=True)
+    try:
+        load_state_checked(model, tensors, path)
+    except WeightsError as err:  # name the architecture the file claims to hold
+        raise WeightsError(f"{err} ({architecture} weights)") from None

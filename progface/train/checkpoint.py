@@ -8,7 +8,10 @@ unpickled on load.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from progface.weights import WeightsError, load_safetensors, save_safetensors
+from progface.weights import WeightsError, load_safetensors, load_state_checked, save_safetensors
 
 CHECKPOINT_GLOB = "ckpt_*.safetensors"
+DIGEST_KEY = "sha256"  # in the metadata: see checkpoint_digest
 
 
 def checkpoint_name(iteration: int) -> str:
@@ -108,7 +112,33 @@ def save_checkpoint(
     for rank, (t, facts) in enumerate(rng):
         tensors.update({f"rng.{rank}.{k}": v for k, v in t.items()})
         meta["rng"].append(facts)
+    meta = json.loads(json.dumps(meta))  # what load reads back (tuples become lists ...)
+    meta[DIGEST_KEY] = checkpoint_digest(tensors, meta)
     return save_safetensors(tensors, path, meta)
+
+
+def checkpoint_digest(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str:
+    """sha256 over the metadata (without the digest) and every tensor's name, dtype, shape
+    and bytes: flipped bits anywhere in a checkpoint change it."""
+    digest = hashlib.sha256()
+    facts = {k: v for k, v in meta.items() if k != DIGEST_KEY}
+    digest.update(json.dumps(facts, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a checkpoint, verified against its stored digest."""
+    tensors, meta = load_safetensors(path)
+    if meta.get("format") != "progface-train-checkpoint/1":
+        raise WeightsError(f"{path}: not a progface training checkpoint")
+    stored = meta.get(DIGEST_KEY)
+    if stored is not None and stored != checkpoint_digest(tensors, meta):
+        raise WeightsError(f"{path}: checksum mismatch (the file is corrupt)")
+    return tensors, meta
 
 
 def load_checkpoint(
@@ -119,20 +149,14 @@ def load_checkpoint(
     rank: int = 0,
     restore_rng: bool = True,
 ) -> dict[str, Any]:
-    """Restore models, optimisers and (for ``rank``) the RNG; returns the metadata."""
-    tensors, meta = load_safetensors(path)
-    if meta.get("format") != "progface-train-checkpoint/1":
-        raise WeightsError(f"{path}: not a progface training checkpoint")
+    """Restore models, optimisers and (for ``rank``) the RNG; returns the metadata.
+
+    The file is verified (:func:`read_checkpoint`) before anything is restored."""
+    tensors, meta = read_checkpoint(path)
     for name, model in models.items():
         prefix = f"model.{name}."
         sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        missing, unexpected = set(model.state_dict()) - set(sd), set(sd) - set(model.state_dict())
-        if missing or unexpected:
-            raise WeightsError(
-                f"{path}: model {name!r} does not match the checkpoint "
-                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
-            )
-        model.load_state_dict(sd, strict=True)
+        load_state_checked(model, sd, f"{path} (model {name!r})")
     for name, opt in optimizers.items():
         if name not in meta["optimizers"]:
             raise WeightsError(f"{path}: no state for optimiser {name!r}")
@@ -148,6 +172,20 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint with the highest iteration in ``folder`` (None when there is none)."""
     found = sorted(Path(folder).glob(CHECKPOINT_GLOB))
     return found[-1] if found else None
+
+
+def load_newest_valid(folder: str | Path, **kwargs: Any) -> tuple[Path, dict[str, Any]]:
+    """Load the newest checkpoint of ``folder`` that reads and verifies; a corrupt or truncated
+    newer one is reported on stderr and skipped. ``kwargs`` go to :func:`load_checkpoint`."""
+    found = sorted(Path(folder).glob(CHECKPOINT_GLOB), reverse=True)
+    if not found:
+        raise FileNotFoundError(f"{folder}: --resume found no checkpoint to resume from")
+    for path in found:
+        try:
+            return path, load_checkpoint(path, **kwargs)
+        except WeightsError as err:
+            print(f"progface: skipping checkpoint {err}; trying an older one", file=sys.stderr)
+    raise FileNotFoundError(f"{folder}: no valid checkpoint to resume from ({len(found)} corrupt)")
 
 
 def prune_checkpoints(folder: str | Path, keep: int) -> None:

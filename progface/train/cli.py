@@ -30,6 +30,8 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
     from progface.train.config import ConfigError, load_config
     from progface.train.loop import train as run
 
+    if resume and out is None and config is None:
+        raise click.UsageError("--resume needs --out RUN (the run folder to continue)")
     sets = list(overrides)
     if config is None and resume and out is not None and (out / "config.toml").is_file():
         config = out / "config.toml"  # continue with the run's own resolved config,
@@ -62,12 +64,13 @@ def _quote(text: str) -> str:
               help="Output .safetensors (default: beside SRC).")  # fmt: skip
 @click.option("--kind", default="auto", show_default=True,
               help="What SRC is: auto, or one of the importers (generator, ...).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @friendly_errors
-def import_command(src, dst, kind):
+def import_command(src, dst, kind, overwrite):
     """Convert an authors' checkpoint to safetensors without executing pickle code."""
     from progface.importers import import_weights
     from progface.weights import load_safetensors
 
-    path = import_weights(src, dst, kind)
+    path = import_weights(src, dst, kind, overwrite=overwrite)
     tensors, config = load_safetensors(path)
     click.echo(f"wrote {path} ({len(tensors)} tensors; {config.get('architecture', kind)})")

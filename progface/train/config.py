@@ -44,6 +44,21 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key."""
 
 
+def bounded(default: Any, *, min: float | None = None, choices: tuple | None = None) -> Any:  # noqa: A002
+    """A dataclass field whose value :func:`from_dict` checks when the config is resolved:
+    at least ``min`` (every item, for lists), or one of ``choices``. Recipe options use it too."""
+    return field(default=default, metadata={"min": min, "choices": choices})
+
+
+def _check_limits(f: dataclasses.Field, value: Any, where: str) -> None:
+    low, choices = f.metadata.get("min"), f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if low is not None and any(isinstance(v, (int, float)) and v < low for v in items):
+        raise ConfigError(f"{where}: must be at least {low}, got {value!r}")
+
+
 @dataclass
 class DataConfig:
     """Where the faces come from (``FaceFolder`` items: hr, x64, x32, lr in [0, 1])."""
@@ -53,11 +68,13 @@ class DataConfig:
     val: str = ""  # root of held-out faces ("" = no validation)
     split: str = ""  # dataset split for training, e.g. "train" for celeba ("" = none)
     val_split: str = ""  # dataset split for validation, e.g. "val" for celeba
-    crop: str = ""  # crop policy: none, center, celeba ("" = the dataset's default)
-    limit: int = 0  # use only the first N training faces (0 = all)
-    val_limit: int = 100  # validate on the first N faces
+    crop: str = bounded(
+        "", choices=("", "none", "center", "celeba")
+    )  # crop policy: none, center, celeba ("" = the dataset's default)
+    limit: int = bounded(0, min=0)  # use only the first N training faces (0 = all)
+    val_limit: int = bounded(100, min=0)  # validate on the first N faces
     quantize: bool = True  # round every stage of the LR chain to 1/255 (PIL parity)
-    workers: int = 2  # DataLoader worker processes per rank
+    workers: int = bounded(2, min=0)  # DataLoader worker processes per rank
     landmarks: bool = False  # items carry their labelled 68 landmarks (folder dataset)
     cache: bool = False  # keep decoded training faces in memory (uint8; needs quantize)
 
@@ -66,17 +83,25 @@ class DataConfig:
 class LoopConfig:
     """The generic loop (``progface.train.loop``)."""
 
-    batch_size: int = 16  # per process
-    log_every: int = 50  # iterations between metrics-log lines (mean of the loss terms)
-    val_every: int = 5000  # iterations between validation + sample grid (0 = only at the end)
-    checkpoint_every: int = 5000  # iterations between checkpoints (0 = only at the end)
-    keep_checkpoints: int = 3  # newest checkpoints kept (0 = all)
-    stop_at: int = 0  # stop after this many iterations (0 = the recipe's total); --resume goes on
-    grid_faces: int = 8  # rows in the sample grid
-    device: str = "auto"  # auto, cpu, cuda
+    batch_size: int = bounded(16, min=1)  # per process
+    log_every: int = bounded(
+        50, min=1
+    )  # iterations between metrics-log lines (mean of the loss terms)
+    val_every: int = bounded(
+        5000, min=0
+    )  # iterations between validation + sample grid (0 = only at the end)
+    checkpoint_every: int = bounded(
+        5000, min=0
+    )  # iterations between checkpoints (0 = only at the end)
+    keep_checkpoints: int = bounded(3, min=0)  # newest checkpoints kept (0 = all)
+    stop_at: int = bounded(
+        0, min=0
+    )  # stop after this many iterations (0 = the recipe's total); --resume goes on
+    grid_faces: int = bounded(8, min=1)  # rows in the sample grid
+    device: str = bounded("auto", choices=("auto", "cpu", "cuda"))  # auto, cpu, cuda
     bf16: bool = False  # bfloat16 autocast for forward passes
     channels_last: bool = False  # channels_last memory format for models and images
-    threads: int = 0  # torch.set_num_threads (0 = leave torch's default)
+    threads: int = bounded(0, min=0)  # torch.set_num_threads (0 = leave torch's default)
     progress: bool = True  # tqdm bar on a terminal, log lines otherwise
 
 
@@ -186,7 +211,8 @@ def from_dict(cls: type, data: Mapping, where: str = "") -> Any:
             hint = f"; did you mean {' or '.join(repr(where + c) for c in close)}?" if close else ""
             raise ConfigError(f"unknown config key {where + key!r}{hint}")
     kwargs = {}
-    for name in names:
+    for f in dataclasses.fields(cls):
+        name = f.name
         if name not in data:
             continue
         hint, value = hints[name], data[name]
@@ -196,7 +222,13 @@ def from_dict(cls: type, data: Mapping, where: str = "") -> Any:
             kwargs[name] = from_dict(hint, value, f"{where}{name}.")
         else:
             kwargs[name] = _coerce(value, hint, where + name)
-    return cls(**kwargs)
+            _check_limits(f, kwargs[name], where + name)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:  # a dataclass's own __post_init__ checks
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: {err}") from None
 
 
 # --- TOML ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from progface.landmarks.augment import random_similarity
 from progface.landmarks.evaluate import landmark_errors, predict_landmarks, resize_faces
 from progface.landmarks.fan_distilled import FanDistilled
 from progface.landmarks.heatmaps import rescale_points
+from progface.train.config import bounded
 
 __all__ = ["PRESETS", "DistillOptions", "DistillRecipe", "build", "distill_datasets", "heatmap_mse"]
 
@@ -43,7 +44,9 @@ class DistillOptions:
 
     teacher: str = "landmarks"  # heatmap source name: landmarks, fan, dlib68, ...
     teacher_weights: str = ""  # weight file of the teacher ("" = its default)
-    iterations: int = 100_000  # the paper's figure (the authors' shipped file: 11,000)
+    iterations: int = bounded(
+        100_000, min=1
+    )  # the paper's figure (the authors' shipped file: 11,000)
     lr: float = 1e-4
     sizes: tuple[int, ...] = (64, 128)  # training resolutions, one drawn per iteration
     size_probs: tuple[float, ...] = (0.75, 0.25)  # ~equal compute: 128 px costs 4x

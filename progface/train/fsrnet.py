@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from progface.models.fsrnet import FSRGANDiscriminator, FSRNet
+from progface.train.config import bounded
 
 __all__ = ["FSRGANOptions", "FSRNetOptions", "FSRNetRecipe", "prior_targets"]
 
@@ -30,13 +31,15 @@ __all__ = ["FSRGANOptions", "FSRNetOptions", "FSRNetRecipe", "prior_targets"]
 class FSRNetOptions:
     """``[options]`` of the fsrnet recipe."""
 
-    iterations: int = 100_000
+    iterations: int = bounded(100_000, min=1)
     lr: float = 2.5e-4
     sr_weight: float = 1.0  # alpha
     prior_weight: float = 1.0  # beta
     heatmap_source: str = "landmarks"  # registered source of the prior targets (or an object)
     heatmap_points: str = ""  # landmarks source: CSV or folder ("" = data.train)
-    num_parsing: int = 0  # parsing-map channels (needs parsing targets; none exist here)
+    num_parsing: int = bounded(
+        0, min=0
+    )  # parsing-map channels (needs parsing targets; none exist here)
     adversarial_weight: float = 0.0  # gamma_C (FSRGAN: 1e-3)
     perceptual_weight: float = 0.0  # gamma_P (FSRGAN: 1e-1)
     perceptual_layers: list[str] = field(default_factory=lambda: ["relu5_3"])

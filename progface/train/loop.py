@@ -34,10 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
+from progface.atomic import write_text_atomic
 from progface.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
-    load_checkpoint,
+    load_newest_valid,
     prune_checkpoints,
     rng_state,
     save_checkpoint,
@@ -323,6 +324,23 @@ class MetricsLog:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def cut(self, iteration: int) -> None:
+        """Drop the records after ``iteration`` (and a line torn by a kill): a resumed run
+        logs those iterations again."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
+                kept.append(line + "\n")
+        from progface.atomic import write_text_atomic
+
+        write_text_atomic(self.path, "".join(kept))
+
 
 def _fmt(values: Mapping[str, Any]) -> str:
     out = []
@@ -400,34 +418,32 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     rank, world, device = ctx.rank, ctx.world_size, ctx.device
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
-    if ctx.is_main:
-        if not resume and latest_checkpoint(ckpt_dir) is not None:
-            raise FileExistsError(
-                f"{out}: the run folder already has checkpoints; pass --resume to continue it "
-                "or choose another output folder"
-            )
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        tmp = out / ".config.toml.tmp"
-        tmp.write_text(to_toml(config_dict(cfg)), encoding="utf-8")
-        os.replace(tmp, out / "config.toml")
+    if not resume and ctx.is_main and latest_checkpoint(ckpt_dir) is not None:
+        raise FileExistsError(
+            f"{out}: the run folder already has checkpoints; pass --resume to continue it "
+            "or choose another output folder"
+        )
+    if resume and latest_checkpoint(ckpt_dir) is None:  # before any data or model is built
+        raise FileNotFoundError(f"{ckpt_dir}: --resume found no checkpoint to resume from")
     if train_data is None:
         train_data, val_data = (getattr(spec, "datasets", None) or build_datasets)(cfg)
 
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    seed_everything(cfg.seed)  # same initial weights on every rank
     recipe = spec.build(cfg, ctx, **objects)
     models, optimizers = recipe.models(), recipe.optimizers()
     if world > 1:
         for model in models.values():
             broadcast_state(model)
-    torch.manual_seed(cfg.seed + rank)
+    seed_everything(cfg.seed + rank)
+    if ctx.is_main:  # only now: a run that fails to start leaves no folder behind
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        write_text_atomic(out / "config.toml", to_toml(config_dict(cfg)))
+    train_data, val_data = _skip_unreadable(train_data, val_data, out, ctx)
 
     start = 0
     if resume:
-        found = latest_checkpoint(ckpt_dir)
-        if found is None:
-            raise FileNotFoundError(f"{ckpt_dir}: --resume found no checkpoint to resume from")
-        meta = load_checkpoint(found, models=models, optimizers=optimizers, rank=rank)
+        found, meta = load_newest_valid(ckpt_dir, models=models, optimizers=optimizers, rank=rank)
         if len(meta["rng"]) != world and ctx.is_main:
             print(f"progface: {found.name} was saved by {len(meta['rng'])} processes, now "
                   f"{world}; the RNG streams differ from the original run", file=sys.stderr)  # fmt: skip
@@ -435,6 +451,8 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
         start = meta["iteration"]
 
     log = MetricsLog(out / "metrics.jsonl", ctx.is_main)
+    if resume:
+        log.cut(start)
     total = recipe.total_iterations
     end = min(total, cfg.loop.stop_at) if cfg.loop.stop_at else total
     sampler = InfiniteBatchSampler(
@@ -524,6 +542,37 @@ def _train(cfg, spec, ctx: Context, train_data, val_data, resume, objects) -> Pa
     if world > 1:
         dist.barrier()
     return out
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's, Python's and numpy's global RNGs (recipes and datasets may use any)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _skip_unreadable(train_data, val_data, out: Path, ctx: Context):
+    """Report the files the data sets left out as unreadable (``OUT/skipped_files.json``) and
+    wrap both sets so that a file breaking later is skipped with a warning."""
+    from progface.data.datasets import SkipUnreadable, unreadable_files
+
+    skipped = [
+        {"file": str(f), "reason": why, "set": name}
+        for name, data in (("train", train_data), ("val", val_data))
+        for f, why in (unreadable_files(data) if data is not None else [])
+    ]
+    if skipped and ctx.is_main:
+        from progface.atomic import write_text_atomic
+
+        path = write_text_atomic(out / "skipped_files.json", json.dumps(skipped, indent=2))
+        print(f"progface: {len(skipped)} unreadable file(s) skipped, e.g. {skipped[0]['file']}: "
+              f"{skipped[0]['reason']} (all listed in {path})", file=sys.stderr)  # fmt: skip
+    wrap = SkipUnreadable
+    return wrap(train_data), (wrap(val_data) if val_data is not None else None)
 
 
 def _keep_best(recipe: Recipe, out: Path, iteration: int, scores: Mapping[str, Any]) -> None:

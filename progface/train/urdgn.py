@@ -19,6 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from progface.models.urdgn import URDGNDiscriminator, URDGNGenerator
+from progface.train.config import bounded
 
 __all__ = ["URDGNOptions", "URDGNRecipe", "balance_updates", "urdgn_learning_rate"]
 
@@ -27,12 +28,14 @@ __all__ = ["URDGNOptions", "URDGNRecipe", "balance_updates", "urdgn_learning_rat
 class URDGNOptions:
     """``[options]`` of the urdgn recipe."""
 
-    iterations: int = 100_000
+    iterations: int = bounded(100_000, min=1)
     lr: float = 1e-3
     rmsprop_decay: float = 0.9
     rmsprop_eps: float = 1e-8
     adversarial_weight: float = 0.01
-    epoch_iterations: int = 2_543  # iterations per epoch for the decay (CelebA 162,770 / 64)
+    epoch_iterations: int = bounded(
+        2_543, min=1
+    )  # iterations per epoch for the decay (CelebA 162,770 / 64)
     lr_decay: float = 0.99  # per epoch
     min_lr: float = 1e-6
     warmup_updates: tuple[int, int] = (10, 30)  # lr / 50 before the first, lr / 5 before the second

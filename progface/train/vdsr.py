@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from progface.models.vdsr import VDSR, clip_gradients_adjustable
+from progface.train.config import bounded
 
 __all__ = ["AdjustableClipSGD", "VDSROptions", "VDSRRecipe", "random_patches"]
 
@@ -23,16 +24,20 @@ __all__ = ["AdjustableClipSGD", "VDSROptions", "VDSRRecipe", "random_patches"]
 class VDSROptions:
     """``[options]`` of the vdsr recipe."""
 
-    iterations: int = 80_000
-    in_chans: int = 3  # 3: RGB; 1: the paper's Y channel (Cb, Cr stay bicubic)
+    iterations: int = bounded(80_000, min=1)
+    in_chans: int = bounded(
+        3, choices=(1, 3)
+    )  # 3: RGB; 1: the paper's Y channel (Cb, Cr stay bicubic)
     lr: float = 0.1
     lr_step: int = 20_000  # multiply the learning rate by lr_decay every lr_step iterations
     lr_decay: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
     clip_theta: float = 1e-5  # adjustable clipping: |gradient| <= clip_theta / lr (see docs)
-    patch: int = 41  # side of the random training patches (0: whole 128 px faces)
-    loss: str = "euclidean"  # "euclidean": 0.5 * squared error summed per face (Caffe); "mse"
+    patch: int = bounded(41, min=0)  # side of the random training patches (0: whole 128 px faces)
+    loss: str = bounded(
+        "euclidean", choices=("euclidean", "mse")
+    )  # "euclidean": 0.5 * squared error summed per face (Caffe); "mse"
 
 
 class AdjustableClipSGD(torch.optim.SGD):

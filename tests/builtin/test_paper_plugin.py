@@ -83,6 +83,18 @@ def test_weights_import_command(tmp_path, generator):
     assert (tmp_path / "generator_checkpoint_singleGPU.safetensors").is_file()
 
 
+def test_weights_import_never_replaces_a_file_without_overwrite(tmp_path, generator):
+    src = _authors_ckpt(tmp_path / "g.ckpt", generator)
+    mine = tmp_path / "g.safetensors"
+    mine.write_text("mine")
+    result = CliRunner().invoke(cli, ["weights", "import", str(src)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {mine}: exists; pass --overwrite to replace it"
+    assert mine.read_text() == "mine"
+    result = CliRunner().invoke(cli, ["weights", "import", str(src), "--overwrite"])
+    assert result.exit_code == 0 and load_safetensors(mine)[1]["step"] == 3
+
+
 def test_ours_refuses_a_step2_generator(tmp_path, generator):
     path = save_safetensors(generator.state_dict(), tmp_path / "s2.safetensors",
                             {"architecture": "progressive-generator", "step": 2})  # fmt: skip
@@ -111,3 +123,12 @@ def test_registrations(monkeypatch, tmp_path):
         from progface.runtime import load_method
 
         load_method("ours", "cpu")
+
+
+def test_ours_refuses_right_keys_with_wrong_shapes(tmp_path, generator):
+    sd = {k: v.clone() for k, v in generator.state_dict().items()}
+    sd["to_rgb.0.weight"] = torch.zeros(3, 7, 1, 1)
+    path = save_safetensors(sd, tmp_path / "s.safetensors",
+                            {"architecture": "progressive-generator", "step": 3})  # fmt: skip
+    with pytest.raises(WeightsError, match=r"s.safetensors: does not match .*1 wrong shapes"):
+        load_ours(path)

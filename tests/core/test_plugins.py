@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from progface import hookimpl, plugins
 from progface.cli import cli
-from progface.registry import DuplicateNameError, MethodSpec, MetricSpec
+from progface.registry import MethodSpec, MetricSpec
 
 
 class NearestPlugin:
@@ -47,8 +47,63 @@ def test_duplicate_name_across_plugins_names_both(register_plugin):
             register(MetricSpec("psnr", fn=None))
 
     register_plugin(Clash(), "clash-plugin")
-    with pytest.raises(DuplicateNameError, match="progface.builtin.metrics.*clash-plugin"):
-        plugins.registries()
+    assert plugins.get("metrics", "psnr").plugin == "progface.builtin.metrics"
+    assert plugins.failures["clash-plugin"] == (
+        "DuplicateNameError: metric 'psnr' is registered by both plugin "
+        "'progface.builtin.metrics' and plugin 'clash-plugin'"
+    )
+
+
+def test_a_plugin_taking_a_builtin_name_contributes_nothing(register_plugin):
+    class Taker:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("taker-fine", load=lambda **kw: None))
+            register(MethodSpec("bicubic", load=lambda **kw: None))
+
+    register_plugin(Taker(), "taker-plugin")
+    register_plugin(NearestPlugin(), "nearest-plugin")
+    assert plugins.get("methods", "bicubic").plugin == "progface.builtin.classical"
+    assert "taker-fine" not in plugins.registries()["methods"]  # all or nothing
+    assert plugins.get("methods", "nearest-test").plugin == "nearest-plugin"
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_hook_raising_after_registering_leaves_nothing_usable(register_plugin):
+    class Half:
+        @hookimpl
+        def register_metrics(self, register):
+            register(MetricSpec("half-metric", fn=None))
+
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("half-method", load=lambda **kw: None))
+            raise RuntimeError("boom after registering")
+
+    register_plugin(Half(), "half-plugin")
+    regs = plugins.registries()
+    assert "half-method" not in regs["methods"] and "half-metric" not in regs["metrics"]
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "half-plugin  [failed to load: RuntimeError: boom after registering]" in result.output
+    assert result.output.count("half-plugin") == 1
+
+
+def test_a_failing_commands_hook_adds_no_command(register_plugin):
+    import click
+
+    class BadCommands:
+        @hookimpl
+        def register_commands(self, cli):
+            cli.add_command(click.Command("half-command", callback=lambda: None))
+            raise RuntimeError("boom")
+
+    register_plugin(BadCommands(), "bad-commands")
+    group = click.Group(commands={"weights": click.Group("weights")})
+    plugins.register_commands(group)
+    assert "half-command" not in group.commands and "train" in group.commands
+    assert plugins.failures["bad-commands"] == "RuntimeError: boom"
 
 
 def test_broken_plugin_hook_is_skipped_and_reported(register_plugin, capsys):
@@ -187,3 +242,18 @@ def test_datasets_build_from_registry(tmp_path):
     item = dataset[0]
     assert len(dataset) == 1 and item["lr"].shape == (3, 16, 16)
     assert abs(float(item["hr"][0].mean()) - 10 / 255) < 1e-6
+
+
+def test_models_lists_the_rest_when_a_plugin_count_fails(register_plugin):
+    def boom():
+        raise RuntimeError("no config")
+
+    class BadCount:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("bad-count", load=lambda **kw: None, count_parameters=boom))
+
+    register_plugin(BadCount(), "bad-count-plugin")
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "'bad-count' (plugin 'bad-count-plugin'): count_parameters failed" in result.output

@@ -193,3 +193,35 @@ def test_list_images_errors(tmp_path, make, reason):
     with pytest.raises(FolderError) as info:
         list_images(path)
     assert reason in str(info.value) and str(info.value).startswith(f"{path}: ")
+
+
+def _png_claiming(path, width, height):
+    """A small PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    Image.new("L", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes of fields
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path):
+    path = _png_claiming(tmp_path / "bomb.png", 10_000, 10_000)
+    with pytest.raises(ImageError) as err:
+        load_image(path)
+    assert str(err.value) == (
+        f"{path}: image too large (10000x10000 = 100 Mpx; at most 64 Mpx are decoded, a guard "
+        "against decompression bombs)"
+    )
+
+
+def test_every_format_pil_reads_is_an_image(tmp_path):
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "anim.gif")
+    Image.new("RGB", (32, 32), (10, 200, 10)).save(tmp_path / "x.tga")
+    assert [p.name for p in list_images(tmp_path)] == ["anim.gif", "x.tga"]
+    assert load_image(tmp_path / "anim.gif").shape == (3, 32, 32)

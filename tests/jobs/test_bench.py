@@ -85,5 +85,88 @@ def test_16px_faces_are_refused_by_bench(tmp_path):
     src = tmp_path / "lr"
     src.mkdir()
     Image.new("RGB", (16, 16)).save(src / "x.png")
-    result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(src)])
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(src), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "no readable face images" in result.output
+
+
+def test_one_failing_method_does_not_abort_the_bench(register_plugin, hr_folder, tmp_path):
+    from progface import hookimpl
+    from progface.registry import MethodSpec
+
+    def load(weights=None, device="cpu"):
+        def forward(lr):
+            raise RuntimeError("kaboom\nsecond line")
+
+        return forward
+
+    class Raising:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("raises", load=load))
+
+    register_plugin(Raising(), "raising-plugin")
+    out = tmp_path / "b"
+    result = CliRunner().invoke(
+        cli, ["bench", "--methods", "raises,bicubic", "--data", str(hr_folder), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    why = "RuntimeError: kaboom second line (method 'raises' of plugin 'raising-plugin')"
+    assert f"progface bench: 'raises' skipped: {why}" in result.output
+    assert f"| raises | not run: {why} |" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == ["bicubic"] and summary["not_run"]["raises"] == why
+
+
+def test_weights_for_a_method_that_takes_none_are_refused(hr_folder, tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(hr_folder), "--out", str(out),
+            "--weights", f"bicubic={weights}"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: --weights bicubic={weights}: method 'bicubic' takes no weights "
+        f"(given {weights}); leave it out"
+    )
+    assert not (out / "summary.json").exists()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "upscale",
+            str(hr_folder),
+            "-o",
+            str(tmp_path / "u"),
+            "--method",
+            "bicubic",
+            "--weights",
+            str(weights),
+        ],
+    )
+    assert result.exit_code == 1 and "--weights: method 'bicubic' takes no weights" in result.output
+
+
+def test_skipped_files_are_reported(hr_folder, tmp_path):
+    Image.new("RGB", (160, 128)).save(hr_folder / "wide.png")
+    result = CliRunner().invoke(cli, ["bench", "--methods", "bicubic", "--data", str(hr_folder),
+                                      "--out", str(tmp_path / "b")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"skipped {hr_folder / 'broken.png'}: not a readable image" in result.output
+    assert f"skipped {hr_folder / 'wide.png'}: not square (160x128)" in result.output
+
+
+def test_when_every_file_is_skipped_the_reasons_are_shown(tmp_path):
+    src = tmp_path / "wide"
+    src.mkdir()
+    for i in range(5):
+        Image.new("RGB", (160, 128)).save(src / f"w{i}.png")
+    out = tmp_path / "b"
+    args = ["bench", "--methods", "bicubic", "--data", str(src), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith(f"Error: {src}: no readable face images (5 skipped: w0.png: not square")
+    assert "use --crop" in line and line.endswith("; 2 more)") and "\n" not in line
+    assert not out.exists()

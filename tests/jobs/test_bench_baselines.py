@@ -72,7 +72,7 @@ def test_trained_methods_run_with_their_weights(hr_folder, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["methods"]) == ["bilinear", "bicubic", "vdsr", "urdgn"]
     assert summary["methods"]["vdsr"]["weights"]["path"] == str(vdsr)
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # skipped files go to stderr
     assert lines[0].startswith("Table 3 layout | protocol: standard")
     body = [ln.split(" | ")[0].lstrip("| ") for ln in lines if ln.startswith("| ")][1:]
     # the paper's row order; FSRGAN, FSRNet and Ours were not run: reference rows only
@@ -171,3 +171,17 @@ def test_cli_ablation_benches_run_folders(hr_folder, tmp_path):
     assert CliRunner().invoke(cli, ["bench", "--data", str(hr_folder)]).exit_code == 2
     with pytest.raises(ValueError, match="share a name"):
         run_bench(["vdsr"], hr_folder, extra_rows=[("vdsr", "vdsr", run / "weights.safetensors")])
+
+
+def test_right_keys_wrong_shapes_are_reported_and_the_rest_runs(hr_folder, tmp_path):
+    from progface.weights import load_safetensors, save_safetensors
+
+    good = _weights(tmp_path, VDSR(), "vdsr", "v.safetensors")
+    tensors, config = load_safetensors(good)
+    key = next(k for k, v in tensors.items() if v.ndim == 4)
+    tensors[key] = torch.zeros(*tensors[key].shape[:-1], tensors[key].shape[-1] + 2)
+    bad = save_safetensors(tensors, tmp_path / "bad.safetensors", config)
+    result = run_bench(["vdsr", "bicubic"], hr_folder, weights={"vdsr": str(bad)}, progress=False)
+    assert list(result.summary) == ["bicubic"]
+    assert f"1 wrong shapes ({key} " in result.not_run["vdsr"]
+    assert "(method 'vdsr' of plugin 'progface.builtin.baselines')" in result.not_run["vdsr"]

@@ -85,6 +85,60 @@ def test_names_sharing_a_stem_keep_their_suffix(tmp_path):
     assert list(names.values()) == ["a_jpg.png", "a_png.png", "b.png"]
 
 
+def test_output_names_are_unique_by_construction(tmp_path):
+    paths = [tmp_path / n for n in ("a.jpg", "a.png", "a_png.png", "A_PNG-2.jpg", "B.png", "b.jpg")]
+    names = output_names(paths)
+    assert names[tmp_path / "a.png"] == "a_png.png"  # sorted order: a.png before a_png.png
+    assert names[tmp_path / "a_png.png"] == "a_png-3.png"  # -2 is wanted by A_PNG-2.jpg
+    assert len({n.casefold() for n in names.values()}) == len(paths)
+
+
+def test_two_inputs_never_share_an_output(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "a.png", "a_png.png")):
+        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(src / name)
+    manifest = upscale_folder(src, tmp_path / "out", progress=False)
+    written = [f["sr"] for f in manifest["files"] if f["status"] == "written"]
+    assert len(written) == 3 and len(set(written)) == 3
+    assert len(list((tmp_path / "out" / "sr").iterdir())) == 3
+
+
+def test_a_users_file_is_never_replaced_without_overwrite(face_folder, tmp_path):
+    out = tmp_path / "o"
+    (out / "sr").mkdir(parents=True)
+    (out / "sr" / "a.png").write_text("mine")
+    (out / "manifest.json").write_text("my notes")
+    result = CliRunner().invoke(cli, ["upscale", str(face_folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "sr" / "a.png").read_text() == "mine"
+    assert (out / "manifest.json").read_text() == "my notes"
+    manifest = json.loads((out / "manifest-2.json").read_text())
+    kept = [f for f in manifest["files"] if f["status"] == "kept"]
+    assert [os.path.basename(f["input"]) for f in kept] == ["a.jpg"]
+    assert not (out / "compare" / "a.png").exists()  # nothing half-written for a kept input
+    assert "kept 1 input(s)" in result.output and "manifest-2.json" in result.output
+    assert not [p for p in out.rglob(".*")]
+
+
+def test_a_file_appearing_during_the_run_is_kept(monkeypatch, face_folder, tmp_path):
+    from progface import upscale
+
+    real = upscale.save_atomic
+
+    def racing(image, path, overwrite=True):
+        if path.name == "b.png" and path.parent.name == "sr":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("appeared")
+        return real(image, path, overwrite=overwrite)
+
+    monkeypatch.setattr(upscale, "save_atomic", racing)
+    manifest = upscale_folder(face_folder, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "sr" / "b.png").read_text() == "appeared"
+    status = {os.path.basename(f["input"]): f["status"] for f in manifest["files"]}
+    assert status["b.png"] == "kept" and status["a.jpg"] == "written"
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -118,3 +172,14 @@ def test_unknown_method_suggests(face_folder, tmp_path):
     )
     assert result.exit_code == 1
     assert "unknown method 'bicubc'; did you mean 'bicubic'" in result.output
+
+
+def test_folders_and_dangling_links_are_reported(face_folder, tmp_path):
+    (face_folder / "sub").mkdir()
+    (face_folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    Image.new("RGB", (64, 64), (9, 99, 199)).save(face_folder / "c.gif")
+    manifest = upscale_folder(face_folder, tmp_path / "out", progress=False)
+    reasons = {os.path.basename(f["input"]): f.get("reason") for f in manifest["files"]}
+    assert reasons["sub"] == "a folder (folders are not searched)"
+    assert reasons["gone.png"] == "dangling symbolic link (its target does not exist)"
+    assert (tmp_path / "out" / "sr" / "c.png").is_file()

@@ -117,7 +117,8 @@ def test_weights_import_command(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "fan_distilled" in result.output and dst.is_file()
     again = CliRunner().invoke(
-        cli, ["weights", "import", str(src), "--kind", "fan-distilled", "-o", str(dst)]
+        cli,
+        ["weights", "import", str(src), "--kind", "fan-distilled", "-o", str(dst), "--overwrite"],
     )
     assert again.exit_code == 0, again.output
     fan4 = tmp_path / "fan4.pth.tar"

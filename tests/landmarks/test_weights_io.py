@@ -245,3 +245,37 @@ def test_fan4_wrong_layout_is_refused(tmp_path):
         WeightsError, match=r"fan2.pth.tar: does not match FAN: 530 missing keys \(bl1"
     ):
         load_fan4(path)
+
+
+def test_torchscript_import_executes_no_code(fan4_random, tmp_path, monkeypatch):
+    from progface.importers import import_weights
+
+    path = tmp_path / "2DFAN4-test.zip"
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(fan4_random, x, check_trace=False, strict=False).save(str(path))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("TorchScript code was loaded")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)
+    monkeypatch.setattr(torch._C, "import_ir_module", refuse)
+    out = import_weights(path, tmp_path / "fan4.safetensors")  # kind auto
+    tensors, config = load_safetensors(out)
+    assert config["architecture"] == "fan4"
+    assert all(torch.equal(tensors[k], v) for k, v in fan4_random.state_dict().items())
+    with pytest.raises(WeightsError, match="a TorchScript archive; its code is never run"):
+        import_weights(path, tmp_path / "g.safetensors", kind="generator")
+
+
+def test_torchscript_archive_with_foreign_globals_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "evil.zip"  # data.pkl: os.system("true")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data.pkl", b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85R.")
+        zf.writestr("m/code/__torch__.py", "")
+        zf.writestr("m/constants.pkl", pickle.dumps(()))
+    with pytest.raises(WeightsError, match=r"evil.zip: refusing to load global 'os.system'"):
+        load_fan4_state_dict(path)

@@ -62,3 +62,24 @@ def test_train_errors_name_the_key(tmp_path):
     assert result.exit_code != 0 and "no preset 'nope'" in result.output
     result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "r")])
     assert result.exit_code != 0 and "data.train" in result.output
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tmp_path / "missing"), "--out", str(run), "--recipe", "vdsr",
+            "--set", "data.workers=0"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "missing: no such folder" in result.output
+    assert not run.exists()
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--resume"])
+    assert result.exit_code == 2 and "--resume needs --out RUN" in result.output
+    run = tmp_path / "run"
+    args = ["train", "--resume", "--out", str(run), "--data", str(tmp_path / "missing")]
+    result = CliRunner().invoke(cli, args)
+    assert result.output.strip() == (
+        f"Error: {run / 'checkpoints'}: --resume found no checkpoint to resume from"
+    )
+    assert not run.exists()

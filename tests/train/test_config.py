@@ -48,3 +48,30 @@ def test_parse_override_values():
     assert parse_override("a=true") == (["a"], True)
     assert parse_override("a=hello") == (["a"], "hello")
     assert parse_override("a=1e-3") == (["a"], 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("loop.batch_size=0", "loop.batch_size: must be at least 1, got 0"),
+        ("loop.log_every=0", "loop.log_every: must be at least 1, got 0"),
+        ("loop.keep_checkpoints=-1", "loop.keep_checkpoints: must be at least 0, got -1"),
+        ("data.workers=-2", "data.workers: must be at least 0, got -2"),
+        ('data.crop="square"', "data.crop: 'square' is not one of '', 'none', 'center', 'celeba'"),
+        ('loop.device="tpu"', "loop.device: 'tpu' is not one of 'auto', 'cpu', 'cuda'"),
+    ],
+)
+def test_values_are_checked_when_the_config_is_resolved(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert str(err.value) == message
+
+
+def test_recipe_options_are_checked_too():
+    from progface import plugins
+
+    spec = plugins.get("recipes", "vdsr")
+    with pytest.raises(ConfigError, match=r"^options.iterations: must be at least 1, got 0$"):
+        load_config(None, ["options.iterations=0"], spec=spec)
+    with pytest.raises(ConfigError, match=r"^options.in_chans: 2 is not one of 1, 3$"):
+        load_config(None, ["options.in_chans=2"], spec=spec)

@@ -50,6 +50,91 @@ def test_resume_is_bit_exact(tmp_path):
     assert (tmp_path / "straight" / "config.toml").is_file()
 
 
+def test_resume_cuts_the_metrics_log_back_to_the_checkpoint(tmp_path):
+    run, data = tmp_path / "r", ToyDataset()
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data)
+    (run / "checkpoints" / "ckpt_00000006.safetensors").unlink()  # killed before it was saved
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"kind": "tr')  # a line torn by the kill
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data, resume=True)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+
+
+class _BrokenFaces(ToyDataset):
+    """Item 5 breaks while loading; one file was left out when the set was built."""
+
+    unreadable = [("/faces/empty.png", "empty file (0 bytes)")]
+
+    def __getitem__(self, i):
+        if i == 5:
+            from progface.data.errors import ImageError
+
+            raise ImageError("/faces/5.png", "truncated image")
+        return super().__getitem__(i)
+
+
+def test_a_broken_file_is_skipped_and_the_left_out_ones_recorded(tmp_path, capsys):
+    run = tmp_path / "r"
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=_BrokenFaces())
+    assert latest_checkpoint(run / "checkpoints").name == "ckpt_00000006.safetensors"
+    skipped = json.loads((run / "skipped_files.json").read_text())
+    assert skipped == [
+        {"file": "/faces/empty.png", "reason": "empty file (0 bytes)", "set": "train"}
+    ]
+    err = capsys.readouterr().err
+    assert "progface: skipped /faces/5.png: truncated image (item 5" in err
+    assert "1 unreadable file(s) skipped, e.g. /faces/empty.png" in err
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the tensor data
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:-1000])
+
+
+@pytest.mark.parametrize("damage", [_flip_a_byte, _truncate])
+def test_resume_falls_back_to_the_newest_valid_checkpoint(tmp_path, capsys, damage):
+    from progface.train.checkpoint import read_checkpoint
+    from progface.weights import WeightsError
+
+    data = ToyDataset()
+    train(_cfg(tmp_path / "straight", "options.iterations=6"), spec=TOY_SPEC, train_data=data)
+    run = tmp_path / "r"
+    train(_cfg(run, "options.iterations=6", "loop.stop_at=5"), spec=TOY_SPEC, train_data=data)
+    newest = run / "checkpoints" / "ckpt_00000005.safetensors"
+    damage(newest)
+    with pytest.raises(WeightsError, match="ckpt_00000005.safetensors: "):
+        read_checkpoint(newest)
+    train(_cfg(run, "options.iterations=6"), spec=TOY_SPEC, train_data=data, resume=True)
+    assert "progface: skipping checkpoint " in capsys.readouterr().err
+    a, b = _params(tmp_path / "straight")[0], _params(run)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from iteration 4: still exact
+
+
+def test_seed_sets_python_and_numpy_rngs_too(tmp_path):
+    import random
+
+    import numpy as np
+
+    drawn = []
+
+    def build(cfg, ctx, **objects):
+        drawn.append((random.random(), float(np.random.rand())))
+        return TOY_SPEC.build(cfg, ctx, **objects)
+
+    spec = RecipeSpec("toy-draws", build, ToyOptions)
+    for run, state in (("a", 1), ("b", 2)):
+        random.seed(state)  # whatever the global RNGs were before the run
+        np.random.seed(state)
+        train(_cfg(tmp_path / run, "options.iterations=1"), spec=spec, train_data=ToyDataset())
+    assert drawn[0] == drawn[1]
+
+
 def test_refuses_to_overwrite_and_resume_needs_checkpoint(tmp_path):
     data = ToyDataset()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
