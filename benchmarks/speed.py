@@ -299,6 +299,9 @@ def main(argv=None) -> dict:
     for path, res in results.items():
         if res.get("note"):
             notes.append(f"{path}: {res['note']}")
+        if PATHS.get(path) and PATHS[path][3]:  # compiled: the warm-up includes compilation
+            warm = ", ".join(f"batch {k}: {v['warmup_s']:.1f} s" for k, v in res["batches"].items())
+            notes.append(f"{path}: warm-up incl. compilation {warm}")
         for batch, b in res["batches"].items():
             ref = results.get("reference", {}).get("batches", {}).get(batch)
             gflops = flops * int(batch) / b["median_s"] / 1e9
