@@ -100,6 +100,14 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+def _cast_convs(model: nn.Module, dtype: torch.dtype) -> None:
+    # Autocast rounds conv weights and biases to ``dtype`` at every call; rounding them once
+    # gives bit-identical outputs without the per-call cast.
+    for m in model.modules():
+        if isinstance(m, _CONVS):
+            m.to(dtype)
+
+
 class InferenceModel(nn.Module):
     """Runs ``net`` under ``torch.inference_mode`` with the chosen layout and precision.
 
@@ -161,7 +169,8 @@ def optimize_for_inference(
         model: any network or method module (``ProgressiveSR``, ``ProgressiveGenerator``,
             ``SuperResolver`` of VDSR/URDGN/FSRNet, ...); it is put in eval mode in the copy.
         precision: ``fp32`` (the reference's math), ``bf16`` (autocast, CPU or CUDA) or ``fp16``
-            (autocast, CUDA only).
+            (autocast, CUDA only); conv weights are then stored in that precision (bit-identical
+            to autocast's per-call rounding).
         channels_last: run convolutions on NHWC tensors (faster oneDNN/cuDNN kernels).
         compile: wrap the folded network in ``torch.compile`` (off by default: no gain shown on
             CPU yet; see ``benchmarks/speed.py``).
@@ -177,6 +186,8 @@ def optimize_for_inference(
     net = copy.deepcopy(model).eval()
     fold_batchnorm(fold_equalised_lr(net))
     net.requires_grad_(False)
+    if precision != "fp32":
+        _cast_convs(net, _AUTOCAST_DTYPES[precision])
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     return InferenceModel(net, precision=precision, channels_last=channels_last, compile=compile)
