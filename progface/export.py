@@ -70,6 +70,7 @@ def export_onnx(
             # its deprecation notice, and tracer notes on the static shape checks of inputs
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # reflect padding
             torch.onnx.export(
                 net, (torch.rand(2, 3, in_size, in_size),), str(tmp), dynamo=False,
                 input_names=["lr"], output_names=["sr"], opset_version=OPSET,
