@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -132,7 +134,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_cli_without_onnxruntime_exports_unchecked(tmp_path, monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # import fails
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
     weights = _ours_weights(tmp_path / "w.safetensors")
     out = tmp_path / "m.onnx"
     result = CliRunner().invoke(cli, ["export", "ours", "-o", str(out), "--weights", str(weights)])
