@@ -128,7 +128,12 @@ class InferenceModel(nn.Module):
         self.precision = precision
         self.channels_last = channels_last
         self.compile_error: str | None = None
-        self._compiled = torch.compile(net) if compile else None
+        self._compiled = None
+        if compile:
+            try:  # some Python versions and platforms refuse at once
+                self._compiled = torch.compile(net)
+            except Exception as err:
+                self._fall_back(err)
 
     def _autocast(self, device_type: str):
         if self.precision == "fp32":
@@ -140,12 +145,14 @@ class InferenceModel(nn.Module):
             try:
                 return self._compiled(*args, **kwargs)
             except Exception as err:  # no compiler, unsupported op, ...: eager is always right
-                first_line = (str(err).splitlines() or [""])[0][:200]
-                self.compile_error = f"{type(err).__name__}: {first_line}"
-                message = f"torch.compile failed, running eager: {self.compile_error}"
-                warnings.warn(message, stacklevel=3)
-                self._compiled = None
+                self._fall_back(err)
         return self.net(*args, **kwargs)
+
+    def _fall_back(self, err: Exception) -> None:
+        first_line = (str(err).splitlines() or [""])[0][:200]
+        self.compile_error = f"{type(err).__name__}: {first_line}"
+        warnings.warn(f"torch.compile failed, running eager: {self.compile_error}", stacklevel=4)
+        self._compiled = None
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 4:

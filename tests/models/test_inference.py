@@ -144,6 +144,17 @@ def test_compile_failure_falls_back_to_eager(generator, monkeypatch):
     assert torch.equal(out, optimize_for_inference(method)(lr))
 
 
+def test_compile_refused_at_once_falls_back(generator, monkeypatch):
+    def refuse(net, **kwargs):
+        raise RuntimeError("Dynamo is not supported on this Python")
+
+    monkeypatch.setattr(inference.torch, "compile", refuse)
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        fast = optimize_for_inference(generator, compile=True)
+    assert "not supported" in fast.compile_error
+    assert fast(_lr(batch=1) * 2 - 1).shape == (1, 3, 128, 128)
+
+
 def test_bad_arguments(generator):
     with pytest.raises(ValueError, match="precision must be one of"):
         optimize_for_inference(generator, precision="int8")
