@@ -139,10 +139,7 @@ def measure(path: str, args, onnx_file: str | None) -> dict:
         if args.device == "cuda":
             row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
         result["batches"][str(batch)] = row
-    lr = torch.rand(4, 3, 16, 16, generator=gen).to(args.device)
-    with torch.no_grad():
-        ref = model(lr)
-    result["max_abs_diff_vs_reference"] = float((run(lr).float() - ref).abs().max())
+    result |= agreement(model, run, args, gen)
     error = getattr(run, "compile_error", None)
     result["note"] = f"compile fell back to eager: {error}" if error else None
     return result
@@ -161,6 +158,39 @@ def _gflops(fn, flop: float, args) -> tuple[float, float]:
         _sync(args.device)
         times.append(time.perf_counter() - t)
     return flop / min(times) / 1e9, flop / statistics.median(times) / 1e9
+
+
+def agreement(model, run, args, gen) -> dict:
+    """Max abs difference to the reference and, on ``--faces``, the PSNR change (dB)."""
+    from progface.metrics.quality import psnr
+
+    if args.faces_file:
+        faces = torch.load(args.faces_file)
+        lr, hr = faces["lr"].to(args.device), faces["hr"].to(args.device)
+    else:
+        lr, hr = torch.rand(4, 3, 16, 16, generator=gen).to(args.device), None
+    outs, refs = [], []
+    for i in range(0, len(lr), 16):  # bounded memory on any number of faces
+        with torch.no_grad():
+            refs.append(model(lr[i : i + 16]).float())
+        outs.append(run(lr[i : i + 16]).float())
+    out, ref = torch.cat(outs), torch.cat(refs)
+    facts = {"max_abs_diff_vs_reference": float((out - ref).abs().max()), "faces": len(lr)}
+    if hr is not None:
+        facts["psnr_db"] = float(psnr(out.clamp(0, 1), hr).mean())
+        facts["psnr_change_db"] = facts["psnr_db"] - float(psnr(ref.clamp(0, 1), hr).mean())
+    return facts
+
+
+def load_faces(folder: str, limit: int) -> str:
+    """The first ``limit`` faces of ``folder`` as HR and the paper's LR, saved for the workers."""
+    from progface.inputs import load_face, scan_folder
+
+    paths = scan_folder(folder)[0][:limit]
+    faces = [load_face(p, crop="none", need_hr=True) for p in paths]
+    file = Path(tempfile.mkdtemp()) / "faces.pt"
+    torch.save({k: torch.stack([f[k] for f in faces]) for k in ("lr", "hr")}, file)
+    return str(file)
 
 
 def hardware_limits(dtype: torch.dtype, args) -> dict:
@@ -228,6 +258,7 @@ def markdown(report: dict) -> str:
         f"- torch {f['torch']}, onnxruntime {f['onnxruntime']}, commit {f['commit']}",
         f"- weights: {report['weights']}; {report['gflop_per_image']:.2f} GFLOP per face "
         f"(step 3); median of {report['repeats']} after {report['warmup']} warm-up",
+        f"- differences to the reference (and PSNR change, with faces) on {report['check']}",
         *(
             f"- {precision} limits, GFLOP/s best (median): matmul {report['matmul_size']}^2 "
             f"{k['matmul'][0]:.1f} ({k['matmul'][1]:.1f}), conv3x3 {k['conv3x3'][0]:.1f} "
@@ -236,8 +267,8 @@ def markdown(report: dict) -> str:
         ),
         "",
         "| path | batch | ms / batch (min-max) | faces/s | x reference | GFLOP/s | % matmul "
-        "| % peak | peak RSS MB (+ over loaded model) | max abs diff |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| % peak | peak RSS MB (+ over loaded model) | max abs diff | PSNR change dB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["rows"]:
         lines.append(
@@ -246,10 +277,14 @@ def markdown(report: dict) -> str:
             f"{row['speedup']:.2f} | {row['gflops']:.1f} | {100 * row['fraction_of_matmul']:.0f}% | "
             f"{100 * row['fraction_of_peak']:.0f}% | "
             f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_base_mb']:.0f}) | "
-            f"{row['max_abs_diff']:.1e} |"
+            f"{row['max_abs_diff']:.1e} | {_signed(row['psnr_change_db'])} |"
         )
     lines += [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
 
 
 def parse_args(argv=None):
@@ -260,6 +295,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--paths", default=",".join(PATHS), help=f"subset of {','.join(PATHS)}")
+    p.add_argument("--faces", help="folder of HR faces: differences and PSNR change on them")
+    p.add_argument("--faces-limit", type=int, default=64, help="use the first N faces")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--channels", default="512,256,128,64",
                    help="widths of random-weight generators (smaller: smoke tests only)")  # fmt: skip
@@ -296,6 +333,7 @@ def main(argv=None) -> dict:
     model, weights = load_model(args, "cpu")
     notes = []
     onnx_file = None
+    args.faces_file = load_faces(args.faces, args.faces_limit) if args.faces else None
     if "onnxruntime" in args.paths:
         try:
             import onnxruntime  # noqa: F401
@@ -336,12 +374,14 @@ def main(argv=None) -> dict:
                 "gflops": gflops, "fraction_of_matmul": gflops / matmul[PRECISION[path]],
                 "fraction_of_peak": gflops / peak[PRECISION[path]],
                 "max_abs_diff": res["max_abs_diff_vs_reference"], "threads": res["threads"],
+                "psnr_change_db": res.get("psnr_change_db"), "faces": res["faces"],
             })  # fmt: skip
     rows.sort(key=lambda r: (r["batch"], list(PATHS).index(r["path"])))
     report = {
         "facts": machine_facts(args), "weights": weights, "gflop_per_image": flops / 1e9,
         "repeats": args.repeats, "warmup": args.warmup, "matmul_size": args.matmul_size,
-        "limits_gflops": limits, "peak_gflops": peak, "rows": rows, "notes": notes,
+        "check": f"the first {rows[0]['faces']} faces of {args.faces} (the paper's LR chain)"
+        if args.faces else "4 random LR inputs", "limits_gflops": limits, "peak_gflops": peak, "rows": rows, "notes": notes,
     }  # fmt: skip
     name = args.name or f"speed-{args.device}-{datetime.datetime.now():%Y%m%d-%H%M}"
     args.out.mkdir(parents=True, exist_ok=True)
