@@ -26,6 +26,7 @@ DEFAULT_PLUGINS = (
     "progface.builtin.paper",
     "progface.builtin.landmarks",
     "progface.builtin.baselines",
+    "progface.builtin.export",
 )
 ENTRY_POINT_GROUP = "progface"
 

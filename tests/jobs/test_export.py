@@ -1,0 +1,142 @@
+"""``progface export``: ONNX files that onnxruntime runs like torch, written safely."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from progface.builtin.paper import load_ours
+from progface.cli import cli
+from progface.export import export_onnx, onnxruntime_max_diff
+from progface.models.fsrnet import FSRNet
+from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator
+from progface.models.runner import SuperResolver
+from progface.models.urdgn import URDGNGenerator
+from progface.models.vdsr import VDSR
+from progface.models.weights_io import save_weights
+from progface.weights import save_safetensors
+
+torch.set_num_threads(1)
+ONNX_TOL = 1e-4
+SMALL = (32, 16, 16, 8)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROGFACE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PROGFACE_OFFLINE", "1")
+
+
+def _random_bn(model: nn.Module) -> nn.Module:
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
+    return model.eval()
+
+
+def _ours_weights(path, channels=SMALL):
+    torch.manual_seed(0)
+    g = _random_bn(ProgressiveGenerator(config=ProgressiveConfig(channels=channels)))
+    config = {"architecture": "progressive-generator", "step": 3, "channels": list(channels)}
+    return save_safetensors(g.state_dict(), path, config)
+
+
+def _baseline_weights(path, net, method):
+    torch.manual_seed(0)
+    return save_weights(_random_bn(net), path, {**net.config_dict(), "method": method})
+
+
+def _lr(batch):
+    return torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+
+
+def test_ours_full_size_onnxruntime_parity(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install .[onnx])")
+    model = load_ours(_ours_weights(tmp_path / "g.safetensors", (512, 256, 128, 64)))
+    path = export_onnx(model, tmp_path / "ours.onnx")
+    # dynamic batch: exported with 2 faces, run with 3
+    assert onnxruntime_max_diff(model, path, _lr(3)) <= ONNX_TOL
+
+
+def test_fsrnet_onnxruntime_parity(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install .[onnx])")
+    torch.manual_seed(0)
+    model = SuperResolver(_random_bn(FSRNet(num_parsing=0)))
+    path = export_onnx(model, tmp_path / "fsrnet.onnx")
+    assert onnxruntime_max_diff(model, path, _lr(1)) <= ONNX_TOL
+
+
+@pytest.mark.parametrize("method", ["ours", "vdsr", "urdgn"])
+def test_cli_exports_learned_methods(tmp_path, method):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install .[onnx])")
+    weights = tmp_path / "w.safetensors"
+    if method == "ours":
+        _ours_weights(weights)
+    elif method == "vdsr":  # bicubic resize inside: ONNX Resize must match torch's
+        _baseline_weights(weights, VDSR(depth=4, width=8), "vdsr")
+    else:
+        _baseline_weights(weights, URDGNGenerator(widths=(4, 8, 8, 8)), "urdgn")
+    out = tmp_path / "m.onnx"
+    args = ["export", method, "--format", "onnx", "-o", str(out), "--weights", str(weights)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and f"wrote {out}" in result.output
+    diff = float(result.output.rsplit(":", 1)[1])
+    assert diff <= ONNX_TOL
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_never_overwrites_without_flag(tmp_path):
+    weights = _ours_weights(tmp_path / "w.safetensors")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"keep me")
+    args = ["export", "ours", "-o", str(out), "--weights", str(weights)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "exists; pass --overwrite" in result.output and len(result.output.splitlines()) == 1
+    assert out.read_bytes() == b"keep me"
+    result = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() != b"keep me"
+
+
+@pytest.mark.parametrize("method", ["bilinear", "bicubic"])
+def test_cli_refuses_methods_without_network(tmp_path, method):
+    result = CliRunner().invoke(cli, ["export", method, "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1
+    assert f"method {method!r} has no network to export" in result.output
+    assert len(result.output.splitlines()) == 1 and not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_missing_weights_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["export", "vdsr", "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1
+    assert "vdsr_celeba.safetensors is not available" in result.output
+
+
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    model = load_ours(_ours_weights(tmp_path / "w.safetensors"))
+    with pytest.raises(RuntimeError, match="exporter crashed"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_without_onnxruntime_exports_unchecked(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    weights = _ours_weights(tmp_path / "w.safetensors")
+    out = tmp_path / "m.onnx"
+    result = CliRunner().invoke(cli, ["export", "ours", "-o", str(out), "--weights", str(weights)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "onnxruntime not installed, not checked" in result.output
