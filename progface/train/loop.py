@@ -595,9 +595,7 @@ def _keep_best(recipe: Recipe, out: Path, iteration: int, scores: Mapping[str, A
 
     tensors, facts = export()
     save_safetensors(tensors, out / "best.safetensors", {**facts, "val": record})
-    tmp = out / ".best.json.tmp"
-    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record) + "\n")
 
 
 def _grid_batch(data: Dataset, cfg: TrainConfig, ctx: Context) -> dict[str, Any]:
