@@ -7,7 +7,8 @@ Reads ``RUN_DIR/best.safetensors`` (highest validation PSNR at the final size) o
 Measures val PSNR with the float32 weights and with the same weights rounded to float16 (both
 computed in float32); the file is stored as float16 when the two differ by at most
 ``--fp16-tolerance`` dB (0.01), else as float32. Writes ``progface/weights/<spec filename>``
-with the run's facts in its config and prints its size and sha256 for the method's WeightSpec.
+with the run's facts in its config (and the PSNR of the shipped tensors on the first 32 faces,
+which the tests recompute) and prints its size and sha256 for the method's WeightSpec.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from progface.data.datasets import FaceFolder
 from progface.metrics.quality import psnr
 from progface.train.config import read_toml
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, save_safetensors, sha256_of
+
+REFERENCE_FACES = 32
 
 
 def short_path(path: str) -> str:
@@ -85,7 +88,10 @@ def main() -> None:
         fp16_path = save_safetensors(half, Path(tmp) / "fp16.safetensors", config)
         fp32 = val_psnr(args.method, args.run / args.file, faces)
         fp16 = val_psnr(args.method, fp16_path, faces)
-    use_half = abs(fp32 - fp16) <= args.fp16_tolerance
+        use_half = abs(fp32 - fp16) <= args.fp16_tolerance
+        # a small reference a test can recompute quickly: the shipped tensors on the first faces
+        first = FaceFolder(args.val, limit=REFERENCE_FACES)
+        reference = val_psnr(args.method, fp16_path if use_half else args.run / args.file, first)
     config |= training_facts(args.run)
     config |= {
         "dtype": "float16" if use_half else "float32",
@@ -94,6 +100,7 @@ def main() -> None:
             "psnr_fp32": round(fp32, 4),
             "psnr_fp16": round(fp16, 4),
         },  # fmt: skip
+        "reference": {"faces": len(first), "psnr": round(reference, 4)},
         "licence": spec.weights.licence,
     }
     for item in args.extra:

@@ -146,3 +146,19 @@ def test_nme_of_sr_by_hand(face_folder):
     assert got.tolist() == pytest.approx([3 / 128] * 4, abs=1e-6)
     # without labels the reference is the source's own landmarks on HR: zero error
     assert nme_of_sr(lambda lr: hr, hr, source=source).abs().max() < 1e-6
+
+
+def test_landmark_nme_metric_looks_at_64_px_copies():
+    """Zero for identical faces; the network runs on 64-px copies (where it locates landmarks);
+    moving the SR face by 8 px moves its landmarks by about 8 px (6.25 % of 128)."""
+    from progface.builtin.landmarks import _NME_SOURCES, landmark_nme
+
+    torch.manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    blob = lambda cx, cy: torch.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 200)  # noqa: E731
+    face = (0.3 + 0.5 * (blob(45, 55) + blob(83, 55) + blob(64, 95))).clamp(0, 1)
+    hr = face.expand(1, 3, 128, 128).clone()
+    assert float(landmark_nme(hr, hr)) == 0.0
+    assert _NME_SOURCES["cpu"].work_size == 64
+    shifted = torch.roll(hr, shifts=8, dims=-1)
+    assert 3.0 < float(landmark_nme(shifted, hr)) < 9.0
