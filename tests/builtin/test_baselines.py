@@ -83,7 +83,7 @@ def test_method_refuses_another_methods_weights(tmp_path):
 
 
 def test_method_uses_a_file_put_in_the_cache(tmp_path):
-    net = URDGNGenerator().eval()
-    save_weights(net, tmp_path / "cache" / "urdgn_celeba.safetensors", net.config_dict())
-    model, facts = load_method("urdgn", "cpu")
-    assert facts["weights"]["path"].endswith("urdgn_celeba.safetensors")
+    net = FSRNet(num_parsing=0).eval()
+    save_weights(net, tmp_path / "cache" / "fsrnet_celeba.safetensors", net.config_dict())
+    model, facts = load_method("fsrnet", "cpu")
+    assert facts["weights"]["path"].endswith("fsrnet_celeba.safetensors")
