@@ -103,7 +103,10 @@ def models(as_json):
 
 @cli.command()
 @click.option(
-    "--methods", default="", help="Comma-separated method names, e.g. bilinear,bicubic,vdsr."
+    "--methods",
+    default=None,
+    help="Comma-separated method names, e.g. ours,vdsr,urdgn,bicubic,bilinear "
+    "(default: ours,bicubic; none with --ablation).",
 )
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Folder of HR faces.")
 @click.option(
@@ -144,6 +147,8 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
     from progface.bench_ablation import ablation_rows
     from progface.bench_tables import table2_markdown, table3_markdown
 
+    if methods is None:
+        methods = "" if ablation else "ours,bicubic"
     if not comma_list(methods) and not ablation:
         raise click.UsageError("give --methods and/or --ablation")
     extra_rows, presets = ablation_rows(ablation) if ablation else ([], {})
@@ -168,7 +173,10 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
 @click.argument("folder", type=click.Path(path_type=str))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Output folder.")
 @click.option(
-    "--method", default=None, help="Method name (default: bicubic until trained weights ship)."
+    "--method",
+    default="ours",
+    show_default=True,
+    help="Method name (`progface models` lists them); ours: the shipped progressive generator.",
 )
 @click.option("--weights", type=click.Path(path_type=str), help="Weight file for the method.")
 @click.option("--crop", type=CROPS, default="center", show_default=True)
@@ -178,10 +186,10 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
 @friendly_errors
 def upscale(folder, out, method, weights, crop, overwrite, batch_size, device):
     """Super-resolve every face image in FOLDER to 128x128 (inputs are brought to 16x16 first)."""
-    from progface.upscale import DEFAULT_METHOD, upscale_folder
+    from progface.upscale import upscale_folder
 
     manifest = upscale_folder(
-        folder, out, method=method or DEFAULT_METHOD, crop=crop, weights=weights,
+        folder, out, method=method, crop=crop, weights=weights,
         overwrite=overwrite, device=device, batch_size=batch_size,
         progress=sys.stderr.isatty() or None,
     )  # fmt: skip

@@ -22,7 +22,7 @@ from progface.inputs import load_face, scan_folder
 from progface.models.interpolate import Interpolate
 from progface.runtime import load_method, pick_device, run_facts
 
-DEFAULT_METHOD = "bicubic"  # until trained weights of the paper's model ship
+DEFAULT_METHOD = "ours"  # the paper's generator with the weights shipped in the package
 
 
 class OutputInsideInputError(ValueError):

@@ -10,11 +10,14 @@ from progface.hookspecs import hookimpl
 from progface.registry import GeneratorSpec, LossSpec, MethodSpec, RecipeSpec
 from progface.weights import WeightSpec
 
+# Trained here (model card: progface/weights/pfsr_generator_psnr.md): the paper's generator
+# with the pixel + facial attention + heatmap terms (a PSNR-oriented variant of its objective)
 OURS_WEIGHTS = WeightSpec(
-    filename="pfsr_generator_celeba.safetensors",
-    url="",  # not trained yet: train with `progface train` or import the authors' .ckpt
-    sha256="",
-    licence="MIT (progface-trained on CelebA; research use of the data)",
+    filename="pfsr_generator_psnr.safetensors",
+    sha256="4c404e98ec75f7f8598735a685456204315f091cca11bc8d95f9bb2bdfa321c8",
+    licence="progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial "
+    "use only",
+    shipped=True,
     config={"architecture": "progressive-generator", "step": 3, "alpha": 1.0},
 )
 GENERATOR_PARAMETERS = 8_969_097
@@ -27,7 +30,9 @@ def _build_generator(**config):
 
 
 def load_ours(weights=None, device="cpu"):
-    """``ProgressiveSR`` at step 3, alpha 1 with the generator weights at ``weights``."""
+    """``ProgressiveSR`` at step 3 with the generator weights at ``weights``, at the alpha the
+    file was exported with (1 unless a run was stopped inside step 3's fade-in: the network is
+    run as it was trained)."""
     from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator, ProgressiveSR
     from progface.weights import WeightsError, load_safetensors, load_state_checked, resolve
 
@@ -45,7 +50,8 @@ def load_ours(weights=None, device="cpu"):
     arch = ProgressiveConfig(channels=tuple(config.get("channels", (512, 256, 128, 64))))
     generator = ProgressiveGenerator(config=arch)
     load_state_checked(generator, tensors, path)  # keys and shapes
-    return ProgressiveSR(generator, step=3, alpha=1.0).to(device).eval()
+    alpha = float(config.get("alpha", 1.0))
+    return ProgressiveSR(generator, step=3, alpha=alpha).to(device).eval()
 
 
 @hookimpl
@@ -60,7 +66,7 @@ def register_generators(register):
 def register_methods(register):
     register(MethodSpec(
         name="ours", load=load_ours, weights=OURS_WEIGHTS, generator="progressive",
-        description="Progressive Face SR (BMVC 2019): generator at step 3, alpha 1",
+        description="Progressive Face SR (BMVC 2019), shipped PSNR-oriented weights; step 3",
         count_parameters=lambda: GENERATOR_PARAMETERS, aliases=("pfsr",),
     ))  # fmt: skip
 

@@ -108,7 +108,7 @@ def test_registrations(monkeypatch, tmp_path):
     assert "progressive" in regs["generators"] and "progressive" in regs["recipes"]
     ours = regs["methods"].get("ours")
     assert ours.weights == OURS_WEIGHTS and ours.count_parameters() == 8_969_097
-    assert status(OURS_WEIGHTS) == "missing"
+    assert status(OURS_WEIGHTS) == "shipped"  # inside the package, whatever the cache holds
     for name in ("pixel", "perceptual", "wgan-gp", "wgan", "heatmap", "attention"):
         assert name in regs["losses"]
     assert (
@@ -119,10 +119,10 @@ def test_registrations(monkeypatch, tmp_path):
         )
         == 1.0
     )
-    with pytest.raises(WeightsError, match="pfsr_generator_celeba.safetensors"):
-        from progface.runtime import load_method
+    from progface.runtime import load_method
 
-        load_method("ours", "cpu")
+    model, facts = load_method("ours", "cpu")  # the shipped file: nothing to download
+    assert facts["weights"]["sha256"] == OURS_WEIGHTS.sha256 and not model.training
 
 
 def test_ours_refuses_right_keys_with_wrong_shapes(tmp_path, generator):
@@ -132,3 +132,14 @@ def test_ours_refuses_right_keys_with_wrong_shapes(tmp_path, generator):
                             {"architecture": "progressive-generator", "step": 3})  # fmt: skip
     with pytest.raises(WeightsError, match=r"s.safetensors: does not match .*1 wrong shapes"):
         load_ours(path)
+
+
+def test_ours_runs_the_generator_at_the_alpha_it_was_exported_with(tmp_path, generator):
+    """A run stopped inside step 3's fade-in exports alpha < 1: ours runs it as trained."""
+    path = save_safetensors(generator.state_dict(), tmp_path / "fade.safetensors",
+                            {"architecture": "progressive-generator", "step": 3, "alpha": 0.25})  # fmt: skip
+    model = load_ours(path)
+    lr = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(lr), generator(lr * 2 - 1, 3, 0.25) * 0.5 + 0.5)
+        assert not torch.allclose(model(lr), generator(lr * 2 - 1, 3, 1.0) * 0.5 + 0.5)

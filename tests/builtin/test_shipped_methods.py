@@ -78,7 +78,10 @@ def test_the_method_reproduces_the_psnr_recorded_when_shipped(name, faces_dir):
     reference = config["reference"]
     faces = FaceFolder(faces_dir / "val" / "celeba_heldout_ids", limit=reference["faces"])
     assert _mean_psnr(name, faces) == pytest.approx(reference["psnr"], abs=1e-3)
-    assert config["fp16_check"]["psnr_fp32"] == pytest.approx(config["val"]["psnr"], abs=1e-3)
+    # the run validated under bf16 autocast when it trained with it: agreement within the 0.05 dB
+    # that the bf16 path is held to, else to rounding
+    tolerance = 0.05 if config["bf16_autocast"] else 1e-3
+    assert config["fp16_check"]["psnr_fp32"] == pytest.approx(config["val"]["psnr"], abs=tolerance)
 
 
 # What each network must reach on held-out faces at the budget it was trained with (URDGN, a

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from progface.builtin.paper import OURS_WEIGHTS
 from progface.cli import cli
 from progface.upscale import output_names, upscale_folder
 
@@ -37,7 +38,8 @@ def test_mixed_folder_writes_good_faces_and_reports_the_rest(face_folder, tmp_pa
     assert reasons["empty.png"] == "empty file (0 bytes)"
     assert reasons["corrupt.jpg"].startswith("truncated image: image file is truncated")
     assert reasons["tiny.png"] == "too small (12x12): faces need at least 16x16 pixels"
-    assert manifest["method"] == "bicubic" and manifest["crop"] == "center"
+    assert manifest["method"] == "ours" and manifest["crop"] == "center"  # the shipped default
+    assert manifest["weights"]["sha256"] == OURS_WEIGHTS.sha256
     assert "skipped" in result.output and "corrupt.jpg" in result.output
     assert _snapshot(face_folder) == before  # the input folder is untouched
     assert not [p for p in out.rglob(".*")]  # no temp files left behind
