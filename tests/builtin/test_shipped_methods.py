@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,9 +56,14 @@ def test_loads_without_arguments(name):
     assert out.shape == (2, 3, 128, 128) and out.dtype == torch.float32
 
 
-def _mean_psnr(name: str, faces) -> float:
+@functools.cache
+def _mean_psnr(name: str, folder: Path, limit: int) -> float:
+    """Mean PSNR of method ``name`` on the first ``limit`` faces of ``folder`` (cached: the
+    tests below share these runs)."""
+    from progface.data.datasets import FaceFolder
     from progface.metrics.quality import psnr
 
+    faces = FaceFolder(folder, limit=limit)
     model, _ = load_method(name, "cpu")
     total = 0.0
     with torch.no_grad():
@@ -72,12 +80,10 @@ def test_the_method_reproduces_the_psnr_recorded_when_shipped(name, faces_dir):
     """Loaded through the method (its own preprocessing), the shipped file gives the PSNR that
     was measured when it was packaged; and the packaged fp32 figure is the training run's own
     validation (the same faces, the same chain): training and inference agree."""
-    from progface.data.datasets import FaceFolder
-
     _, config = load_safetensors(PACKAGE_WEIGHTS / plugins.get("methods", name).weights.filename)
     reference = config["reference"]
-    faces = FaceFolder(faces_dir / "val" / "celeba_heldout_ids", limit=reference["faces"])
-    assert _mean_psnr(name, faces) == pytest.approx(reference["psnr"], abs=1e-3)
+    measured = _mean_psnr(name, faces_dir / "val" / "celeba_heldout_ids", reference["faces"])
+    assert measured == pytest.approx(reference["psnr"], abs=1e-3)
     # the run validated under bf16 autocast when it trained with it: agreement within the 0.05 dB
     # that the bf16 path is held to, else to rounding
     tolerance = 0.05 if config["bf16_autocast"] else 1e-3
@@ -92,9 +98,7 @@ GAIN_OVER_BICUBIC_DB = {"ours": 1.5, "vdsr": 1.0}
 @pytest.mark.parametrize("name", sorted(GAIN_OVER_BICUBIC_DB))
 def test_beats_bicubic_on_held_out_faces(name, faces_dir):
     """On 32 held-out CelebA faces (identities never trained on), mean PSNR above bicubic's."""
-    from progface.data.datasets import FaceFolder
-
     assert name in SHIPPED
-    faces = FaceFolder(faces_dir / "val" / "celeba_heldout_ids", limit=32)
-    gain = _mean_psnr(name, faces) - _mean_psnr("bicubic", faces)
+    folder = faces_dir / "val" / "celeba_heldout_ids"
+    gain = _mean_psnr(name, folder, 32) - _mean_psnr("bicubic", folder, 32)
     assert gain > GAIN_OVER_BICUBIC_DB[name], gain

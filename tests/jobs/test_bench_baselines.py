@@ -168,7 +168,9 @@ def test_cli_ablation_benches_run_folders(hr_folder, tmp_path):
     assert "| vdsr-small |" in result.output and "Table 2 layout (ablation)" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"]["vdsr-small"]["method"] == "vdsr"
-    assert CliRunner().invoke(cli, ["bench", "--data", str(hr_folder)]).exit_code == 2
+    assert (
+        CliRunner().invoke(cli, ["bench", "--data", str(hr_folder), "--methods", ""]).exit_code == 2
+    )
     with pytest.raises(ValueError, match="share a name"):
         run_bench(["vdsr"], hr_folder, extra_rows=[("vdsr", "vdsr", run / "weights.safetensors")])
 
@@ -185,3 +187,13 @@ def test_right_keys_wrong_shapes_are_reported_and_the_rest_runs(hr_folder, tmp_p
     assert list(result.summary) == ["bicubic"]
     assert f"1 wrong shapes ({key} " in result.not_run["vdsr"]
     assert "(method 'vdsr' of plugin 'progface.builtin.baselines')" in result.not_run["vdsr"]
+
+
+def test_bench_defaults_to_ours_and_bicubic(hr_folder, tmp_path):
+    """With no --methods, the shipped default method is compared with bicubic."""
+    out = tmp_path / "d"
+    result = CliRunner().invoke(cli, ["bench", "--data", str(hr_folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == ["ours", "bicubic"]
+    assert summary["methods"]["ours"]["weights"]["path"].endswith("pfsr_generator_psnr.safetensors")
