@@ -117,9 +117,9 @@ def test_cli_refuses_methods_without_network(tmp_path, method):
 
 
 def test_cli_missing_weights_is_one_line(tmp_path):
-    result = CliRunner().invoke(cli, ["export", "vdsr", "-o", str(tmp_path / "m.onnx")])
+    result = CliRunner().invoke(cli, ["export", "fsrnet", "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 1 and len(result.output.splitlines()) == 1
-    assert "vdsr_celeba.safetensors is not available" in result.output
+    assert "fsrnet_celeba.safetensors is not available" in result.output
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
