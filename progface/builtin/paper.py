@@ -14,7 +14,7 @@ from progface.weights import WeightSpec
 # with the pixel + facial attention + heatmap terms (a PSNR-oriented variant of its objective)
 OURS_WEIGHTS = WeightSpec(
     filename="pfsr_generator_psnr.safetensors",
-    sha256="4c404e98ec75f7f8598735a685456204315f091cca11bc8d95f9bb2bdfa321c8",
+    sha256="4f552ad0a32a67df2fefd2448b34ef76dd39672c108b8d0c255c71b8a4bd598f",
     licence="progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial "
     "use only",
     shipped=True,
