@@ -63,6 +63,9 @@ class ProgressiveOptions:
     # "landmarks" = the training faces' labelled landmarks (data.landmarks = true), rendered
     # as Gaussians at the target size: exact where the source is still weak, and free.
     attention_source: str = ""
+    # warm start: a generator file (e.g. the shipped ours weights) loaded before the first
+    # iteration; "" = random initialisation. Not used on --resume (the checkpoint wins).
+    init_generator: str = ""
     lr: float = 1e-3
     # "constant" (the authors' code) or "cosine": lr falls to lr_min over the last step
     lr_decay: str = "constant"
@@ -151,7 +154,13 @@ class ProgressiveRecipe:
         # compute and no checkpoint space for a critic that is never used
         self.train_d = any(w.adversarial[s - 1] for s in steps)
         betas = tuple(opts.betas)
-        self.g = ctx.prepare(ProgressiveGenerator(config=arch))
+        generator = ProgressiveGenerator(config=arch)
+        if opts.init_generator:
+            from progface.weights import load_safetensors, load_state_checked
+
+            tensors, _ = load_safetensors(opts.init_generator)
+            load_state_checked(generator, tensors, opts.init_generator)  # fp16 files upcast
+        self.g = ctx.prepare(generator)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=opts.lr, betas=betas)
         self.d = self.opt_d = None
         if self.train_d:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch.utils.data import Dataset
@@ -248,3 +250,27 @@ def test_attention_from_labelled_landmarks():
     del batch["landmarks"]
     with pytest.raises(ValueError, match="data.landmarks = true"):
         recipe.train_step(batch, 1)
+
+
+def test_warm_start_from_a_generator_file(tmp_path):
+    """options.init_generator loads a (float16) generator file before training; a file of
+    another width is a one-line error naming it."""
+    from progface.weights import WeightsError, save_safetensors
+
+    torch.manual_seed(0)
+    source = ProgressiveRecipe(load_config(overrides=[TINY]), Context(torch.device("cpu")),
+                               heatmap_source=TinySource(68), perceptual=tiny_perceptual())  # fmt: skip
+    half = {k: v.half() if v.is_floating_point() else v for k, v in source.g.state_dict().items()}
+    path = save_safetensors(
+        half, tmp_path / "g.safetensors", {"architecture": "progressive-generator"}
+    )
+    cfg = load_config(overrides=[TINY, f"options.init_generator={json.dumps(str(path))}",
+                                 "options.perceptual=false"])  # fmt: skip
+    warm = ProgressiveRecipe(cfg, Context(torch.device("cpu")), heatmap_source=TinySource(68))
+    for k, v in warm.g.state_dict().items():
+        assert v.dtype == source.g.state_dict()[k].dtype
+        assert torch.equal(v, half[k].to(v.dtype)), k
+    wide = load_config(overrides=["options.channels=[32, 16, 16, 8]", "options.perceptual=false",
+                                  f"options.init_generator={json.dumps(str(path))}"])  # fmt: skip
+    with pytest.raises(WeightsError, match="g.safetensors"):
+        ProgressiveRecipe(wide, Context(torch.device("cpu")), heatmap_source=TinySource(68))
