@@ -7,7 +7,6 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
 
 from progface.builtin.paper import load_ours
 from progface.cli import cli
@@ -19,6 +18,7 @@ from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
 from progface.models.weights_io import save_weights
 from progface.weights import save_safetensors
+from tests.models.trained_bn import random_bn
 
 torch.set_num_threads(1)
 ONNX_TOL = 1e-4
@@ -31,27 +31,16 @@ def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PROGFACE_OFFLINE", "1")
 
 
-def _random_bn(model: nn.Module) -> nn.Module:
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-    return model.eval()
-
-
 def _ours_weights(path, channels=SMALL):
     torch.manual_seed(0)
-    g = _random_bn(ProgressiveGenerator(config=ProgressiveConfig(channels=channels)))
+    g = random_bn(ProgressiveGenerator(config=ProgressiveConfig(channels=channels)))
     config = {"architecture": "progressive-generator", "step": 3, "channels": list(channels)}
     return save_safetensors(g.state_dict(), path, config)
 
 
 def _baseline_weights(path, net, method):
     torch.manual_seed(0)
-    return save_weights(_random_bn(net), path, {**net.config_dict(), "method": method})
+    return save_weights(random_bn(net), path, {**net.config_dict(), "method": method})
 
 
 def _lr(batch):
@@ -69,7 +58,7 @@ def test_ours_full_size_onnxruntime_parity(tmp_path):
 def test_fsrnet_onnxruntime_parity(tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install .[onnx])")
     torch.manual_seed(0)
-    model = SuperResolver(_random_bn(FSRNet(num_parsing=0)))
+    model = SuperResolver(random_bn(FSRNet(num_parsing=0)))
     path = export_onnx(model, tmp_path / "fsrnet.onnx")
     assert onnxruntime_max_diff(model, path, _lr(1)) <= ONNX_TOL
 

@@ -14,27 +14,15 @@ from progface.models.progressive import EqualConv2d, ProgressiveGenerator, Progr
 from progface.models.runner import SuperResolver
 from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
+from tests.models.trained_bn import random_bn
 
 FP32_TOL = 1e-5  # max abs difference, folded fp32 vs reference (measured ~3e-7 on `ours`)
-
-
-def _random_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Trained-looking BatchNorm statistics: with the defaults a fold would be near-identity."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.2)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
 def generator():
     torch.manual_seed(0)
-    return _random_bn(ProgressiveGenerator())
+    return random_bn(ProgressiveGenerator())
 
 
 def _lr(batch=2, size=16, seed=1):
@@ -83,7 +71,7 @@ def test_fold_removes_scale_and_batchnorm_only(generator):
 )
 def test_folded_baselines_match_reference(build, batchnorms):
     torch.manual_seed(0)
-    method = SuperResolver(_random_bn(build()))
+    method = SuperResolver(random_bn(build()))
     left = sum(isinstance(m, nn.BatchNorm2d) for m in method.modules())
     lr = _lr(batch=1)
     with torch.no_grad():
@@ -97,7 +85,7 @@ def test_folded_baselines_match_reference(build, batchnorms):
 
 
 def test_urdgn_parameter_count_after_fold():
-    net = _random_bn(URDGNGenerator())
+    net = random_bn(URDGNGenerator())
     folded = optimize_for_inference(net).net
     # 1,054,243 minus BatchNorm weight + bias of 16 + 64 + 128 + 256 channels
     assert sum(p.numel() for p in folded.parameters()) == 1_054_243 - 2 * 464
