@@ -47,7 +47,9 @@ def one_line(err: BaseException) -> str:
         text = f"{where}{err.strerror[0].lower()}{err.strerror[1:]}"
     else:
         text = " ".join(str(err).split()) or type(err).__name__
-    known = (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError, OSError)
+    # ImportError: a missing optional extra; its message says what to install
+    known = (UnknownNameError, ImageError, WeightsError, ValueError, RuntimeError, OSError,
+             ImportError)  # fmt: skip
     if not isinstance(err, known):
         text = f"{type(err).__name__}: {text} (set PROGFACE_DEBUG=1 for the traceback)"
     return text

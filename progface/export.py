@@ -1,14 +1,15 @@
 """``progface export``: a learned method as an ONNX file (LR [B,3,16,16] in [0, 1] -> SR
 [B,3,128,128], dynamic batch), with the same math as :mod:`progface.models.inference` in fp32.
 
-Uses torch's TorchScript-based exporter (``dynamo=False``): it needs neither ``onnx`` nor
-``onnxscript`` and maps every op of the built-in networks; the antialiased bicubic resize of
+Uses torch's TorchScript-based exporter (``dynamo=False``): it needs ``onnx`` (the ``onnx``
+extra) but not ``onnxscript``, and maps every op of the built-in networks; the antialiased bicubic resize of
 VDSR/FSRNet becomes ONNX ``Resize`` (cubic, a = -0.5, exclude_outside; exact when upsampling).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -17,11 +18,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from progface.atomic import write_atomic
 from progface.models.inference import fold_batchnorm, fold_equalised_lr
 
 __all__ = ["OPSET", "export_method", "export_onnx", "onnxruntime_max_diff"]
 
 OPSET = 18  # Resize with antialias needs 18
+ONNX_MISSING = "ONNX export needs the onnx package: pip install 'progface[onnx]'"
 
 
 def _bicubic_aa_symbolic(g, x, output_size, align_corners, scale_factors):
@@ -58,14 +61,15 @@ def export_onnx(
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     if not any(True for _ in model.parameters()):
         raise ValueError("the model has no learned parameters; nothing to export")
+    if importlib.util.find_spec("onnx") is None:  # torch's exporter writes through it
+        raise ImportError(ONNX_MISSING)
     net = copy.deepcopy(model).float().cpu().eval()
     fold_batchnorm(fold_equalised_lr(net))
     torch.onnx.register_custom_op_symbolic(
         "aten::_upsample_bicubic2d_aa", _bicubic_aa_symbolic, OPSET
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with warnings.catch_warnings():
             # its deprecation notice, and tracer notes on the static shape checks of inputs
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -76,10 +80,8 @@ def export_onnx(
                 input_names=["lr"], output_names=["sr"], opset_version=OPSET,
                 dynamic_axes={"lr": {0: "batch"}, "sr": {0: "batch"}},
             )  # fmt: skip
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(path, write, overwrite=overwrite)
 
 
 def onnxruntime_max_diff(model: nn.Module, path: str | os.PathLike[str], lr: torch.Tensor) -> float:

@@ -83,7 +83,25 @@ def test_cli_exports_learned_methods(tmp_path, method):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_without_onnx_the_error_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else real(n, *a)
+    )
+    weights = _ours_weights(tmp_path / "w.safetensors")
+    out = tmp_path / "m.onnx"
+    result = CliRunner().invoke(cli, ["export", "ours", "-o", str(out), "--weights", str(weights)])
+    assert result.exit_code == 1 and not out.exists()
+    assert (
+        result.output.strip()
+        == "Error: ONNX export needs the onnx package: pip install 'progface[onnx]'"
+    )
+
+
 def test_cli_never_overwrites_without_flag(tmp_path):
+    pytest.importorskip("onnx", reason="onnx not installed (pip install .[onnx])")
     weights = _ours_weights(tmp_path / "w.safetensors")
     out = tmp_path / "m.onnx"
     out.write_bytes(b"keep me")
@@ -112,6 +130,8 @@ def test_cli_missing_weights_is_one_line(tmp_path):
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("onnx", reason="onnx not installed (pip install .[onnx])")
+
     def broken(*args, **kwargs):
         raise RuntimeError("exporter crashed")
 
@@ -123,6 +143,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_cli_without_onnxruntime_exports_unchecked(tmp_path, monkeypatch):
+    pytest.importorskip("onnx", reason="onnx not installed (pip install .[onnx])")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
     weights = _ours_weights(tmp_path / "w.safetensors")
     out = tmp_path / "m.onnx"
