@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def training_facts(run: Path) -> dict:
     return {
         "recipe": cfg["recipe"],
         "preset": cfg["preset"],
-        "training_data": [short_path(d) for d in cfg["data"]["train"].split(":") if d],
+        "training_data": [short_path(d) for d in cfg["data"]["train"].split(os.pathsep) if d],
         "validation_data": short_path(cfg["data"]["val"]),
         "validation_faces": cfg["data"]["val_limit"],
         "batch_size": cfg["loop"]["batch_size"],

@@ -337,8 +337,6 @@ class MetricsLog:
                 continue
             if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
                 kept.append(line + "\n")
-        from progface.atomic import write_text_atomic
-
         write_text_atomic(self.path, "".join(kept))
 
 
