@@ -121,6 +121,7 @@ def run_bench(
     figure_faces: int = 6,
     progress: bool = True,
     extra_rows: list[tuple[str, str, str | Path]] | None = None,
+    precision: str | None = None,
 ) -> BenchResult:
     """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set.
 
@@ -153,7 +154,7 @@ def run_bench(
     facts: dict[str, Any] = {}
     for name, method, path in entries:
         try:
-            model, facts[name] = load_method(method, device, path)
+            model, facts[name] = load_method(method, device, path, precision=precision)
             got = _bench_method(name, model, protocol, metric_specs, names, hr, lr, device,
                                 batch_size, figure_faces, progress)  # fmt: skip
         except (KeyboardInterrupt, SystemExit):

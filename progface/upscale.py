@@ -65,8 +65,13 @@ def upscale_folder(
     device: str = "auto",
     batch_size: int = 16,
     progress: bool = True,
+    precision: str = "auto",
 ) -> dict[str, Any]:
-    """Super-resolve every face image in ``src`` into ``out``; returns the manifest."""
+    """Super-resolve every face image in ``src`` into ``out``; returns the manifest.
+
+    ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``): the network runs folded for
+    inference at that precision; ``auto`` is bf16 where the device computes it natively
+    (``progface.runtime.pick_precision``). The manifest records what ran."""
     src, out = Path(src), Path(out)
     images, others = scan_folder(src)
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
@@ -75,7 +80,7 @@ def upscale_folder(
         )
     output_folder(out, "-o/--out")  # a file or a read-only folder fails before any work
     device = pick_device(device)
-    model, facts = load_method(method, device, weights)
+    model, facts = load_method(method, device, weights, precision=precision)
     bicubic = Interpolate(mode="bicubic", size=128)
     names = output_names(images)
     entries: list[dict[str, Any]] = [
