@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +87,12 @@ def status(spec: WeightSpec | None) -> str:
 
 
 def download(url: str, dest: Path, sha256: str = "", progress: bool = True) -> Path:
-    """Download ``url`` to ``dest`` atomically (temp file + rename), verifying ``sha256``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+    """Download ``url`` to ``dest`` atomically (the shared temp-file helper), verifying
+    ``sha256`` before the file takes its name."""
+    from progface.atomic import write_atomic
+
+    def fetch(tmp: Path) -> None:
+        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             from tqdm.auto import tqdm
 
@@ -103,11 +103,8 @@ def download(url: str, dest: Path, sha256: str = "", progress: bool = True) -> P
                     out.write(block)
                     bar.update(len(block))
         verify(tmp, sha256)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+
+    return write_atomic(dest, fetch)
 
 
 def resolve(
