@@ -152,7 +152,7 @@ class ProgressiveRecipe:
         w = opts.weights
         # D exists only when some trained step uses the adversarial term: no memory, no
         # compute and no checkpoint space for a critic that is never used
-        self.train_d = any(w.adversarial[s - 1] for s in steps)
+        train_d = any(w.adversarial[s - 1] for s in steps)
         betas = tuple(opts.betas)
         generator = ProgressiveGenerator(config=arch)
         if opts.init_generator:
@@ -163,7 +163,7 @@ class ProgressiveRecipe:
         self.g = ctx.prepare(generator)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=opts.lr, betas=betas)
         self.d = self.opt_d = None
-        if self.train_d:
+        if train_d:
             self.d = ctx.prepare(ProgressiveDiscriminator(config=arch))
             self.opt_d = torch.optim.Adam(self.d.parameters(), lr=opts.lr, betas=betas)
         self.total_iterations = sum(opts.iterations)
