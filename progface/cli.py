@@ -10,10 +10,10 @@ import sys
 import click
 
 from progface import __version__, plugins
+from progface.runtime import PRECISIONS
 
 CROPS = click.Choice(["celeba", "center", "none"])
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # progface.runtime.pick_precision resolves auto
 
 
 def friendly_errors(fn):

@@ -22,7 +22,7 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the CLI's choices (progface.cli) match
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # also the CLI's --precision choices
 
 
 def pick_precision(precision: str, device: str) -> str:
