@@ -185,6 +185,16 @@ def _read_pickle(f: io.BufferedIOBase, what: str, **kw: Any) -> Any:
         raise LegacyPickleError(f"cannot read the {what}: {type(err).__name__}: {err}") from err
 
 
+def _load_object(reader: pickle.Unpickler, what: str):
+    """``reader.load()``; anything but a refusal of ours becomes one LegacyPickleError."""
+    try:
+        return reader.load()
+    except LegacyPickleError:
+        raise
+    except Exception as err:
+        raise LegacyPickleError(f"cannot read {what}: {err}") from err
+
+
 def _materialise(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, PendingTensor):
         flat = tensors[obj.storage.key]
@@ -226,12 +236,7 @@ def load_legacy(path: str | Path, module_classes: tuple[str, ...] = ()) -> Any:
             if not isinstance(info, dict) or not info.get("little_endian", False):
                 raise LegacyPickleError("only little-endian files are supported")
             reader = RestrictedUnpickler(f, module_classes)
-            try:
-                obj = reader.load()
-            except LegacyPickleError:
-                raise
-            except Exception as err:
-                raise LegacyPickleError(f"cannot read the saved object: {err}") from err
+            obj = _load_object(reader, "the saved object")
             keys = _read_pickle(f, "storage key list")
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise LegacyPickleError("malformed storage key list")
@@ -333,12 +338,7 @@ def load_torchscript_state_dict(path: str | Path) -> OrderedDict[str, torch.Tens
             if order in names and zf.read(order).strip() != b"little":
                 raise LegacyPickleError("only little-endian archives are supported")
             reader = _ScriptUnpickler(io.BytesIO(zf.read(pkl[0])))
-            try:
-                obj = reader.load()
-            except LegacyPickleError:
-                raise
-            except Exception as err:
-                raise LegacyPickleError(f"cannot read data.pkl: {err}") from err
+            obj = _load_object(reader, "data.pkl")
             tensors = {}
             for key, ref in reader.storages.items():
                 data = zf.read(f"{root}/data/{key}")
