@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MIRROR_68", "flip_faces", "random_similarity", "warp_faces"]
+__all__ = ["MIRROR_68", "flip_faces", "random_photometric", "random_similarity", "warp_faces"]
 
 
 def _mirror_68() -> list[int]:
@@ -119,3 +119,54 @@ def random_similarity(
     if max_angle_deg == 0 and max_scale == 0 and max_shift == 0:
         return images, points
     return warp_faces(images, points, angle.to(images.dtype), scale.to(images.dtype), shift)
+
+
+def random_photometric(
+    images: Tensor,
+    *,
+    jitter: float = 0.0,
+    degrade_prob: float = 0.0,
+    min_side: int = 16,
+    noise_std: float = 0.02,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Colour jitter and low-resolution degradation of faces ``[B, 3, S, S]`` in [0, 1].
+
+    Per face: brightness, contrast and saturation each scaled by a factor in ``1 ± jitter``;
+    then, with probability ``degrade_prob``, the face is shrunk to a side drawn in
+    ``[min_side, S/2]`` (antialiased), enlarged back bicubically and given Gaussian noise of
+    std up to ``noise_std``: the blur and noise of the SR outputs the network will see.
+    Landmarks are unchanged (no geometry moves). Returns faces in [0, 1].
+    """
+    b, _, s, _ = images.shape
+    dev, dtype = images.device, images.dtype
+
+    def rand(*shape: int) -> Tensor:
+        return torch.rand(*shape, generator=generator, device="cpu").to(dev, dtype)
+
+    out = images
+    if jitter > 0:
+        factors = 1 + (rand(b, 3) * 2 - 1) * jitter
+        bright, contrast, sat = (factors[:, i].view(b, 1, 1, 1) for i in range(3))
+        out = out * bright
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = (out - mean) * contrast + mean
+        gray = (out * out.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        out = ((out - gray) * sat + gray).clamp(0, 1)
+    if degrade_prob > 0 and s // 2 >= min_side:
+        chosen = rand(b) < degrade_prob
+        sides = torch.randint(min_side, s // 2 + 1, (b,), generator=generator).tolist()
+        noise = torch.randn(out.shape, generator=generator).to(dev, dtype)
+        degraded = []
+        for i in range(b):
+            if not bool(chosen[i]):
+                degraded.append(out[i])
+                continue
+            small = F.interpolate(
+                out[i : i + 1], size=(sides[i],) * 2, mode="bilinear", antialias=True
+            )
+            big = F.interpolate(small, size=(s, s), mode="bicubic", align_corners=False)
+            std = float(rand(1)) * noise_std
+            degraded.append((big[0] + noise[i] * std).clamp(0, 1))
+        out = torch.stack(degraded)
+    return out

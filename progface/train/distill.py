@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from progface.landmarks.augment import random_similarity
+from progface.landmarks.augment import random_photometric, random_similarity
 from progface.landmarks.evaluate import landmark_errors, predict_landmarks, resize_faces
 from progface.landmarks.fan_distilled import FanDistilled
 from progface.landmarks.heatmaps import rescale_points
@@ -55,6 +55,9 @@ class DistillOptions:
     max_angle_deg: float = 10.0
     max_scale: float = 0.1
     max_shift: float = 0.05  # fraction of the image side
+    color_jitter: float = 0.0  # brightness, contrast, saturation factors in 1 +- this
+    degrade_prob: float = 0.0  # share of faces shrunk to 16..S/2 px, enlarged back, noised
+    init_student: str = ""  # warm start: a fan-distilled safetensors file ("" = random init)
     hint_weight: float = 0.0  # FitNets hint (teacher must expose features(images))
     lr_decay_at: int = 0  # iteration where the lr drops x0.1 (0: never)
     fg_weight: float = 0.0  # warm-up: weight 1 + fg_weight near landmarks (0: plain MSE)
@@ -135,7 +138,13 @@ class DistillRecipe:
         self.teacher = teacher if teacher is not None else build_teacher(opts, ctx.device)
         if isinstance(self.teacher, nn.Module):
             self.teacher.to(ctx.device).eval()
-        self.student = ctx.prepare(student or FanDistilled())
+        if student is None:
+            student = FanDistilled()
+            if opts.init_student:
+                from progface.landmarks.weights_io import load_fan_distilled
+
+                student.load_state_dict(load_fan_distilled(opts.init_student).state_dict())
+        self.student = ctx.prepare(student)
         self.total_iterations = opts.iterations
         self._models: dict[str, nn.Module] = {"student": self.student}
         params = list(self.student.parameters())
@@ -201,6 +210,10 @@ class DistillRecipe:
         elif opt.flip:
             flip = (torch.rand(hr.shape[0], generator=gen) < 0.5).to(dev)
             hr = torch.where(flip.view(-1, 1, 1, 1), hr.flip(-1), hr)
+        if opt.color_jitter > 0 or opt.degrade_prob > 0:
+            hr = random_photometric(
+                hr, jitter=opt.color_jitter, degrade_prob=opt.degrade_prob, generator=gen
+            )
         probs = torch.tensor(opt.size_probs, dtype=torch.float64)
         size = int(opt.sizes[int(torch.multinomial(probs, 1, generator=gen))])
         x = self.ctx.images(resize_faces(hr.clamp(0, 1), size))
