@@ -5,7 +5,7 @@
 Reads ``RUN_DIR/best.safetensors`` (lowest validation NME) and ``RUN_DIR/config.toml``,
 measures NME on the test folder's human labels at 64 and 128 px, and writes
 ``progface/weights/fan_distilled_landmarks.safetensors`` with the run's facts in its config.
-Prints the sha256 for ``FAN_DISTILLED_SHIPPED`` in ``progface/landmarks/weights_io.py``.
+Prints the sha256 for ``FAN_DISTILLED_SHIPPED`` in ``progface/weights/landmarks.py``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 from progface.landmarks.data import load_landmark_faces
 from progface.landmarks.evaluate import landmark_errors
 from progface.landmarks.fan_distilled import FanDistilled
-from progface.landmarks.weights_io import FAN_DISTILLED_SHIPPED
 from progface.train.config import read_toml
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, save_safetensors, sha256_of
+from progface.weights.landmarks import FAN_DISTILLED_SHIPPED
 
 
 def _short(path: str) -> str:

@@ -184,7 +184,7 @@ def agreement(model, run, args, gen) -> dict:
 
 def load_faces(folder: str, limit: int) -> str:
     """The first ``limit`` faces of ``folder`` as HR and the paper's LR, saved for the workers."""
-    from progface.inputs import load_face, scan_folder
+    from progface.io.inputs import load_face, scan_folder
 
     paths = scan_folder(folder)[0][:limit]
     faces = [load_face(p, crop="none", need_hr=True) for p in paths]
@@ -338,7 +338,7 @@ def main(argv=None) -> dict:
         try:
             import onnxruntime  # noqa: F401
 
-            from progface.export import export_onnx
+            from progface.jobs.export import export_onnx
         except ImportError:
             args.paths.remove("onnxruntime")
             notes.append("onnxruntime not installed: its path was skipped (pip install .[onnx])")

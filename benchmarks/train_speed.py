@@ -107,7 +107,7 @@ def main() -> None:
 
     from progface.train.config import load_config
     from progface.train.loop import Context
-    from progface.train.progressive import ProgressiveRecipe
+    from progface.train.recipes.progressive import ProgressiveRecipe
 
     iterations = {1: "[100]", 2: "[1, 100]", 3: "[1, 1, 100]"}[args.step]
     cfg = load_config(overrides=[f"options.iterations={iterations}", "options.fade=[0.0, 0.0, 0.0]",

@@ -134,20 +134,20 @@ SMALL_LOOP = {"threads": 1, "val_every": 0, "checkpoint_every": 100, "log_every"
 
 
 def _vdsr_recipe(cfg, ctx, **objects):
-    from progface.train.vdsr import VDSRRecipe
+    from progface.train.recipes.vdsr import VDSRRecipe
 
     return VDSRRecipe(cfg, ctx)
 
 
 def _urdgn_recipe(cfg, ctx, **objects):
-    from progface.train.urdgn import URDGNRecipe
+    from progface.train.recipes.urdgn import URDGNRecipe
 
     return URDGNRecipe(cfg, ctx)
 
 
 def _fsr_recipe(method: str):
     def build(cfg, ctx, **objects):
-        from progface.train.fsrnet import FSRNetRecipe
+        from progface.train.recipes.fsrnet import FSRNetRecipe
 
         return FSRNetRecipe(cfg, ctx, method=method, **objects)
 
@@ -155,7 +155,7 @@ def _fsr_recipe(method: str):
 
 
 def _options(module: str, name: str):
-    return getattr(import_module(f"progface.train.{module}"), name)
+    return getattr(import_module(f"progface.train.recipes.{module}"), name)
 
 
 @hookimpl

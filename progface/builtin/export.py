@@ -7,6 +7,6 @@ from progface.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(cli):
-    from progface.export_cli import export
+    from progface.cli.export import export
 
     cli.add_command(export)

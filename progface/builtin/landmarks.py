@@ -1,12 +1,12 @@
 """Built-in plugin: landmark heatmap sources (fan, fan-distilled, landmarks, dlib68), the
 ``landmark-nme`` metric, the ``distill`` training recipe, and the commands ``distill`` and
-``landmarks`` (the importers are in ``progface.importers``)."""
+``landmarks`` (the importers are in ``progface.weights.importers``)."""
 
 from __future__ import annotations
 
 from progface.hookspecs import hookimpl
-from progface.landmarks.weights_io import FAN4_STATE_DICT, FAN_DISTILLED_SHIPPED
 from progface.registry import HeatmapSourceSpec, MetricSpec, RecipeSpec
+from progface.weights.landmarks import FAN4_STATE_DICT, FAN_DISTILLED_SHIPPED
 
 
 def _fan(weights=None, device="cpu"):
@@ -121,20 +121,20 @@ def register_metrics(register):
 
 
 def _build_distill(cfg, ctx, **objects):
-    from progface.train.distill import build
+    from progface.train.recipes.distill import build
 
     return build(cfg, ctx, **objects)
 
 
 def _distill_datasets(cfg):
-    from progface.train.distill import distill_datasets
+    from progface.train.recipes.distill import distill_datasets
 
     return distill_datasets(cfg)
 
 
 @hookimpl
 def register_recipes(register):
-    from progface.train.distill import PRESETS, DistillOptions
+    from progface.train.recipes.distill import PRESETS, DistillOptions
 
     register(
         RecipeSpec(
@@ -150,7 +150,7 @@ def register_recipes(register):
 
 @hookimpl
 def register_commands(cli):
-    from progface.landmarks.cli import distill, landmarks
+    from progface.cli.landmarks import distill, landmarks
 
     cli.add_command(distill)
     cli.add_command(landmarks)

@@ -100,13 +100,13 @@ def register_losses(register):
 
 
 def _build_recipe(cfg, ctx, **objects):
-    from progface.train.progressive import build
+    from progface.train.recipes.progressive import build
 
     return build(cfg, ctx, **objects)
 
 
 def _recipe_spec() -> RecipeSpec:
-    from progface.train.progressive import PRESETS, ProgressiveOptions
+    from progface.train.recipes.progressive import PRESETS, ProgressiveOptions
 
     return RecipeSpec(
         name="progressive", build=_build_recipe, options=ProgressiveOptions, presets=PRESETS,
@@ -121,7 +121,7 @@ def register_recipes(register):
 
 @hookimpl
 def register_commands(cli):
-    from progface.train.cli import import_command, train
+    from progface.cli.train import import_command, train
 
     cli.add_command(train)
     cli.commands["weights"].add_command(import_command)

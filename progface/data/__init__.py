@@ -13,14 +13,14 @@ from progface.data.degrade import (
     resize_to,
 )
 from progface.data.errors import FolderError, ImageError, LandmarkFileError
-from progface.data.images import (
+from progface.data.landmarks_io import LandmarkRecord, read_landmarks_csv, read_pts
+from progface.io.images import (
     IMAGE_SUFFIXES,
     list_images,
     load_image,
     load_image_uint8,
     save_png,
 )
-from progface.data.landmarks_io import LandmarkRecord, read_landmarks_csv, read_pts
 
 __all__ = [
     "CROP_POLICIES",

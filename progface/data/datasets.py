@@ -23,8 +23,8 @@ from torch.utils.data import Dataset
 from progface.data.crop import CROP_POLICIES, crop_box, map_points
 from progface.data.degrade import degrade_chain, prepare_hr
 from progface.data.errors import FolderError, ImageError
-from progface.data.images import list_images, load_image
 from progface.data.landmarks_io import read_landmarks_csv, read_pts
+from progface.io.images import list_images, load_image
 
 __all__ = [
     "CachedFaces",

@@ -4,7 +4,7 @@
 - ``fan_distilled``: the paper's distilled FAN (321,412 parameters), used by the SR losses.
 - ``heatmaps``: landmark coordinates <-> heatmaps (Gaussian rendering, argmax decoding).
 - ``sources``: the ``HeatmapSource`` protocol and the built-in sources.
-- ``weights_io`` / ``legacy_pickle``: weight specs, loaders, the authors'-checkpoint importer.
+- weight specs, loaders and importers live in ``progface.weights.landmarks``.
 - ``evaluate``: landmark prediction, NME against labels, NME of SR outputs.
 - ``augment``, ``data``, ``figure``, ``cli``: distillation data, figures, commands.
 

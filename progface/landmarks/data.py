@@ -69,8 +69,8 @@ def load_landmark_faces(
     and ``points`` is None: for teachers that look at the images.
     """
     from progface.data.degrade import prepare_hr
-    from progface.data.images import list_images, load_image
     from progface.data.landmarks_io import read_landmarks_csv
+    from progface.io.images import list_images, load_image
     from progface.landmarks.evaluate import resize_faces
     from progface.landmarks.heatmaps import rescale_points
 

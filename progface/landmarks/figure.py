@@ -51,7 +51,7 @@ def heatmap_figure(
 ) -> Image.Image:
     """Rows of face | channel-max heatmap | landmarks for faces ``[B, 3, H, W]``, heatmaps
     ``[B, N, h, w]`` and landmarks ``[B, N, 2]`` (face frame)."""
-    from progface.figures import grid
+    from progface.io.figures import grid
 
     rows = []
     for i in range(images.shape[0]):

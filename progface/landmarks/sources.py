@@ -101,7 +101,7 @@ class FanDistilledSource(_FrozenSource):
         work_size: int | None = None,
     ) -> FanDistilledSource:
         """Build from a converted safetensors file (None: the shipped default weights)."""
-        from progface.landmarks.weights_io import load_fan_distilled
+        from progface.weights.landmarks import load_fan_distilled
 
         return cls(load_fan_distilled(weights), work_size).to(device)
 
@@ -147,7 +147,7 @@ class FanSource(_FrozenSource):
     def load(cls, weights: str | os.PathLike[str] | None = None, device: str = "cpu") -> FanSource:
         """Build from face-alignment's ``.pth.tar`` state dict, its TorchScript ``.zip`` or a
         converted safetensors file (None: ``2DFAN4-11f355bf06.pth.tar`` from the cache)."""
-        from progface.landmarks.weights_io import load_fan4
+        from progface.weights.landmarks import load_fan4
 
         return cls(load_fan4(weights)).to(device)
 

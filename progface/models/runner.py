@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from progface.models.weights_io import build_from_weights
 from progface.weights import WeightsError
+from progface.weights.generators import build_from_weights
 
 __all__ = ["SuperResolver", "load_trained_method"]
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
-from progface.atomic import write_text_atomic
+from progface.io.atomic import write_text_atomic
 from progface.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
@@ -301,7 +301,7 @@ def validate(recipe: Recipe, data: Dataset, ctx: Context, batch_size: int) -> di
 @torch.no_grad()
 def save_grid(recipe: Recipe, batch: dict[str, Any], path: Path) -> Path:
     """Rows of LR | SR | HR (nearest-enlarged to the HR size)."""
-    from progface.figures import grid, save_atomic
+    from progface.io.figures import grid, save_atomic
 
     sr = recipe.sample(batch["lr"]).float().clamp(0, 1).cpu()
     hr = batch["hr"].float().cpu()
@@ -362,7 +362,7 @@ def setup_distributed(device: str) -> tuple[int, int, torch.device, bool]:
 
     Returns (rank, world, device, joined): ``joined`` is True when this call created the group
     (and the caller should destroy it at the end)."""
-    from progface.runtime import pick_device
+    from progface.jobs.runtime import pick_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -564,7 +564,7 @@ def _skip_unreadable(train_data, val_data, out: Path, ctx: Context):
         for f, why in (unreadable_files(data) if data is not None else [])
     ]
     if skipped and ctx.is_main:
-        from progface.atomic import write_text_atomic
+        from progface.io.atomic import write_text_atomic
 
         path = write_text_atomic(out / "skipped_files.json", json.dumps(skipped, indent=2))
         print(f"progface: {len(skipped)} unreadable file(s) skipped, e.g. {skipped[0]['file']}: "

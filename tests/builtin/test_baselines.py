@@ -5,12 +5,12 @@ import torch
 
 from progface import plugins
 from progface.builtin.baselines import SHIPPED_SHA256
+from progface.jobs.runtime import load_method
 from progface.models.fsrnet import FSRNet
 from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
-from progface.models.weights_io import save_weights
-from progface.runtime import load_method
 from progface.weights import WeightsError
+from progface.weights.generators import save_weights
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from progface import plugins
 from progface.builtin.paper import OURS_WEIGHTS, load_ours
 from progface.cli import cli
-from progface.importers import IMPORTERS, import_weights
 from progface.models.progressive import ProgressiveGenerator
 from progface.weights import WeightsError, load_safetensors, save_safetensors, status
+from progface.weights.importers import IMPORTERS, import_weights
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_registrations(monkeypatch, tmp_path):
         )
         == 1.0
     )
-    from progface.runtime import load_method
+    from progface.jobs.runtime import load_method
 
     model, facts = load_method("ours", "cpu")  # the shipped file: nothing to download
     assert facts["weights"]["sha256"] == OURS_WEIGHTS.sha256 and not model.training

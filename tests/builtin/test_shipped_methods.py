@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from progface import plugins
-from progface.runtime import load_method
+from progface.jobs.runtime import load_method
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, sha256_of, status
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from progface.atomic import write_atomic, write_new
+from progface.io.atomic import write_atomic, write_new
 
 
 def test_no_overwrite_keeps_the_existing_file_and_leaves_no_temp(tmp_path):
@@ -40,7 +40,7 @@ def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
     code = """
 import os, signal, sys, time
 from progface import cli
-from progface.atomic import write_atomic
+from progface.io.atomic import write_atomic
 signal.signal(signal.SIGTERM, cli._terminate)  # what progface's main() installs
 def writer(tmp):
     tmp.write_text("half")

@@ -80,11 +80,11 @@ def test_progface_debug_keeps_the_traceback(tmp_path, monkeypatch):
 
 
 def test_a_bug_names_its_type_and_the_debug_switch(monkeypatch):
-    import progface.inventory
+    import progface.jobs.inventory
 
     def bug():
         raise KeyError("oops")
 
-    monkeypatch.setattr(progface.inventory, "model_rows", bug)
+    monkeypatch.setattr(progface.jobs.inventory, "model_rows", bug)
     line = _one_line_error(CliRunner().invoke(cli, ["models"]))
     assert line == "Error: KeyError: 'oops' (set PROGFACE_DEBUG=1 for the traceback)"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from progface.cli import cli
-from progface.runtime import load_method, pick_precision
+from progface.jobs.runtime import load_method, pick_precision
 
 
 def test_pick_precision():

@@ -14,7 +14,7 @@ from progface.data.degrade import (
     quantize_uint8,
     resize_to,
 )
-from progface.data.images import load_image
+from progface.io.images import load_image
 
 
 def _to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:

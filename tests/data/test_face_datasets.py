@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from progface.data.datasets import CelebA, FaceFolder
 from progface.data.degrade import degrade_chain, prepare_hr
 from progface.data.errors import FolderError, ImageError
-from progface.data.images import load_image
+from progface.io.images import load_image
 
 HEADER = "file,landmarks_from," + ",".join(f"x{i},y{i}" for i in range(68))
 SHAPES = {"hr": (3, 128, 128), "x64": (3, 64, 64), "x32": (3, 32, 32), "lr": (3, 16, 16)}

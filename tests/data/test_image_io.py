@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from progface.data.errors import FolderError, ImageError
-from progface.data.images import list_images, load_image, load_image_uint8, save_png
+from progface.io.images import list_images, load_image, load_image_uint8, save_png
 
 
 def _pixels(tensor: torch.Tensor) -> np.ndarray:

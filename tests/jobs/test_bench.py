@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from progface.bench import run_bench
 from progface.cli import cli
+from progface.jobs.bench import run_bench
 
 
 def _pil_psnr(path, mode):

@@ -9,14 +9,14 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from progface.bench import BenchResult, run_bench
-from progface.bench_ablation import ablation_rows, read_run
-from progface.bench_tables import PAPER_TABLE3, table2_markdown, table3_markdown
 from progface.builtin.baselines import SHIPPED_SHA256
 from progface.cli import cli
+from progface.jobs.bench import BenchResult, run_bench
+from progface.jobs.bench_ablation import ablation_rows, read_run
+from progface.jobs.bench_tables import PAPER_TABLE3, table2_markdown, table3_markdown
 from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
-from progface.models.weights_io import save_weights
+from progface.weights.generators import save_weights
 
 torch.set_num_threads(1)
 

@@ -10,14 +10,14 @@ from click.testing import CliRunner
 
 from progface.builtin.paper import load_ours
 from progface.cli import cli
-from progface.export import export_onnx, onnxruntime_max_diff
+from progface.jobs.export import export_onnx, onnxruntime_max_diff
 from progface.models.fsrnet import FSRNet
 from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator
 from progface.models.runner import SuperResolver
 from progface.models.urdgn import URDGNGenerator
 from progface.models.vdsr import VDSR
-from progface.models.weights_io import save_weights
 from progface.weights import save_safetensors
+from progface.weights.generators import save_weights
 from tests.models.trained_bn import random_bn
 
 torch.set_num_threads(1)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from progface.builtin.paper import OURS_WEIGHTS
 from progface.cli import cli
-from progface.upscale import output_names, upscale_folder
+from progface.jobs.upscale import output_names, upscale_folder
 
 
 def _snapshot(folder):
@@ -124,7 +124,7 @@ def test_a_users_file_is_never_replaced_without_overwrite(face_folder, tmp_path)
 
 
 def test_a_file_appearing_during_the_run_is_kept(monkeypatch, face_folder, tmp_path):
-    from progface import upscale
+    from progface.jobs import upscale
 
     real = upscale.save_atomic
 

@@ -11,8 +11,8 @@ from torch import nn
 
 from progface.landmarks.data import load_landmark_faces
 from progface.train.config import load_config
-from progface.train.distill import heatmap_mse
 from progface.train.loop import Context, train
+from progface.train.recipes.distill import heatmap_mse
 from progface.weights import load_safetensors
 
 SMALL = ["options.sizes=[32, 64]", "options.size_probs=[0.5, 0.5]", "loop.batch_size=4"]
@@ -24,7 +24,7 @@ def config(tmp_path, folder, *sets):
 
 
 def recipe_for(cfg, **objects):
-    from progface.train.distill import build
+    from progface.train.recipes.distill import build
 
     torch.manual_seed(0)
     return build(cfg, Context(torch.device("cpu")), **objects)

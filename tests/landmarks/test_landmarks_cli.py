@@ -41,7 +41,7 @@ def test_registered_sources_and_commands():
     assert regs["metrics"].get("landmark-nme").higher_is_better is False
     assert {"distill", "landmarks"} <= set(cli.commands)
     assert "import" in cli.commands["weights"].commands
-    from progface.importers import IMPORTERS
+    from progface.weights.importers import IMPORTERS
 
     assert {"fan-distilled", "fan"} <= set(IMPORTERS)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from progface.landmarks.weights_io import FAN_DISTILLED_SHIPPED, load_fan_distilled
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, sha256_of
+from progface.weights.landmarks import FAN_DISTILLED_SHIPPED, load_fan_distilled
 
 SHIPPED = PACKAGE_WEIGHTS / FAN_DISTILLED_SHIPPED.filename
 CARD = PACKAGE_WEIGHTS / "fan_distilled_landmarks.md"
@@ -51,7 +51,7 @@ def test_landmarks_on_human_labels(pfsr_checkpoint, tmp_path):
     64 px, and better than the authors' checkpoint at 128 px (SR step 3)."""
     from progface.landmarks.data import load_landmark_faces
     from progface.landmarks.evaluate import landmark_errors
-    from progface.landmarks.weights_io import import_fan_distilled
+    from progface.weights.landmarks import import_fan_distilled
 
     helen = Path(pfsr_checkpoint).parents[2] / "data/faces/val/helen_test"
     faces = load_landmark_faces([helen], limit=60)

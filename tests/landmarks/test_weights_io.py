@@ -14,8 +14,8 @@ from torch import nn
 
 from progface.landmarks.fan import FAN
 from progface.landmarks.fan_distilled import FanDistilled
-from progface.landmarks.legacy_pickle import LEGACY_MAGIC, LegacyPickleError, load_legacy
-from progface.landmarks.weights_io import (
+from progface.weights import WeightsError, load_safetensors, verify
+from progface.weights.landmarks import (
     FAN4_STATE_DICT,
     FAN4_TORCHSCRIPT,
     PFSR_FAN_CHECKPOINT,
@@ -26,7 +26,7 @@ from progface.landmarks.weights_io import (
     load_fan_distilled,
     read_fan_distilled_checkpoint,
 )
-from progface.weights import WeightsError, load_safetensors, verify
+from progface.weights.legacy_pickle import LEGACY_MAGIC, LegacyPickleError, load_legacy
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def test_fan4_wrong_layout_is_refused(tmp_path):
 
 
 def test_torchscript_import_executes_no_code(fan4_random, tmp_path, monkeypatch):
-    from progface.importers import import_weights
+    from progface.weights.importers import import_weights
 
     path = tmp_path / "2DFAN4-test.zip"
     x = torch.rand(1, 3, 64, 64)

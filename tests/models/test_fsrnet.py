@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from progface.models.fsrnet import FSRGANDiscriminator, FSRNet
-from progface.models.weights_io import load_weights, save_weights
 from progface.weights import WeightsError
+from progface.weights.generators import load_weights, save_weights
 
 
 def n_params(m: torch.nn.Module | None) -> int:

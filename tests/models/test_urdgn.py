@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from progface.models.urdgn import URDGNDiscriminator, URDGNGenerator
-from progface.models.weights_io import load_weights, save_weights
+from progface.weights.generators import load_weights, save_weights
 
 
 def n_params(m: torch.nn.Module) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from progface.runtime import load_method
+from progface.jobs.runtime import load_method
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.loop import train
 from progface.weights import load_safetensors
@@ -43,7 +43,7 @@ def test_fsrgan_recipe_adds_discriminator_and_perceptual_terms(tmp_path):
 
 
 def test_prior_targets_resize_and_pass_names():
-    from progface.train.fsrnet import prior_targets
+    from progface.train.recipes.fsrnet import prior_targets
 
     maps = prior_targets(CornerHeatmaps(), torch.rand(2, 3, 128, 128), 64)
     assert maps.shape == (2, 3, 64, 64)
@@ -63,7 +63,7 @@ def test_prior_targets_resize_and_pass_names():
 def test_default_landmarks_source_renders_the_folder_csv(faces_dir, tmp_path):
     from progface.data.datasets import FaceFolder
     from progface.data.landmarks_io import read_landmarks_csv
-    from progface.train.fsrnet import FSRNetOptions, build_heatmap_source, prior_targets
+    from progface.train.recipes.fsrnet import FSRNetOptions, build_heatmap_source, prior_targets
 
     folder = faces_dir / "train" / "celeba"
     face = FaceFolder(folder, limit=1)[0]

@@ -13,7 +13,7 @@ from progface.losses.perceptual import PerceptualLoss
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.config import load_config
 from progface.train.loop import Context, train
-from progface.train.progressive import ProgressiveOptions, ProgressiveRecipe, schedule
+from progface.train.recipes.progressive import ProgressiveOptions, ProgressiveRecipe, schedule
 from progface.weights import load_safetensors
 from tests.losses.toy_source import TinySource
 
@@ -209,7 +209,7 @@ def test_no_adversarial_term_means_no_discriminator_at_all():
 
 
 def test_cosine_learning_rate_over_the_last_step():
-    from progface.train.progressive import learning_rate
+    from progface.train.recipes.progressive import learning_rate
 
     opts = load_config(overrides=["options.iterations=[10, 10, 20]", "options.lr_decay=cosine",
                                   "options.lr_min=1e-5"]).options  # fmt: skip

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from progface import plugins
-from progface.runtime import load_method
+from progface.jobs.runtime import load_method
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.config import load_config
 from progface.train.loop import train
-from progface.train.urdgn import URDGNOptions, balance_updates, urdgn_learning_rate
-from progface.train.vdsr import AdjustableClipSGD, random_patches
+from progface.train.recipes.urdgn import URDGNOptions, balance_updates, urdgn_learning_rate
+from progface.train.recipes.vdsr import AdjustableClipSGD, random_patches
 from progface.weights import load_safetensors
 from tests.train.baseline_helpers import SmoothFaces, cfg, run_log
 

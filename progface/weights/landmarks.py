@@ -112,7 +112,7 @@ def read_fan_distilled_checkpoint(src: str | os.PathLike[str]) -> dict[str, torc
     Accepts the legacy whole-module pickle (``compressed_model_011000.pth``) and, for
     convenience, a zip-format ``torch.save`` of a plain state dict (``weights_only=True``).
     """
-    from progface.landmarks.legacy_pickle import LegacyPickleError, load_legacy, module_state_dict
+    from progface.weights.legacy_pickle import LegacyPickleError, load_legacy, module_state_dict
 
     src = Path(src)
     if not src.is_file():
@@ -196,7 +196,7 @@ def load_fan4_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     if path.suffix == ".safetensors":
         return load_safetensors(path)[0]
     if is_torchscript(path):
-        from progface.landmarks.legacy_pickle import LegacyPickleError, load_torchscript_state_dict
+        from progface.weights.legacy_pickle import LegacyPickleError, load_torchscript_state_dict
 
         try:  # read as data: torch.jit.load would run the archive's code
             return dict(load_torchscript_state_dict(path))

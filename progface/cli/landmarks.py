@@ -1,6 +1,6 @@
 """Commands ``progface distill`` and ``progface landmarks eval|show``.
 
-The importers of the distilled FAN and FAN-4 live in :data:`progface.importers.IMPORTERS`
+The importers of the distilled FAN and FAN-4 live in :data:`progface.weights.importers.IMPORTERS`
 (``progface weights import SRC --kind fan-distilled|fan``)."""
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ def _load_faces(data: str, limit: int | None):
 def eval_command(source, data, weights, sizes, out, limit, device):
     """NME of a heatmap source against labelled landmarks (landmarks68.csv), normalised by the
     image size (as the paper's Table 1) and by the inter-ocular distance, at each size."""
+    from progface.jobs.runtime import pick_device
     from progface.landmarks.evaluate import landmark_errors
-    from progface.runtime import pick_device
 
     dev = pick_device(device)
     faces = _load_faces(data, limit)
@@ -205,7 +205,7 @@ def _weights_facts(weights: str | None) -> dict | None:
 
 
 def _write_eval(out: Path, faces, errors, summary: dict) -> None:
-    from progface.atomic import write_atomic, write_text_atomic
+    from progface.io.atomic import write_atomic, write_text_atomic
 
     def write_csv(tmp: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -239,10 +239,10 @@ def show(source, data, out, weights, size, limit, tile, device):
     """Figure of face | channel-max heatmap | landmarks (red: predicted, green: labels)."""
     import torch
 
-    from progface.figures import save_atomic
+    from progface.io.figures import save_atomic
+    from progface.jobs.runtime import pick_device
     from progface.landmarks.evaluate import predict_landmarks, resize_faces
     from progface.landmarks.figure import heatmap_figure
-    from progface.runtime import pick_device
 
     dev = pick_device(device)
     faces = _load_faces(data, limit)
@@ -254,7 +254,7 @@ def show(source, data, out, weights, size, limit, tile, device):
     fig = heatmap_figure(images.cpu(), heatmaps.cpu(), pred.cpu(), faces.points, size=tile)
     out = Path(out)
     if out.suffix.lower() in (".jpg", ".jpeg"):  # smaller files for documentation
-        from progface.atomic import write_atomic
+        from progface.io.atomic import write_atomic
 
         write_atomic(out, lambda tmp: fig.save(tmp, format="JPEG", quality=88))
     else:

@@ -88,10 +88,10 @@ def _convert_generator(obj: Any, src: Path) -> tuple[dict[str, torch.Tensor], di
 
 
 def _lazy(name: str) -> Callable[..., Any]:
-    """A function of progface.landmarks.weights_io, imported when first called."""
+    """A function of progface.weights.landmarks, imported when first called."""
 
     def call(*args: Any) -> Any:
-        from progface.landmarks import weights_io
+        from progface.weights import landmarks as weights_io
 
         return getattr(weights_io, name)(*args)
 

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from progface.atomic import output_folder, write_new, write_text_atomic
 from progface.data.errors import ImageError
-from progface.figures import grid, save_atomic, to_pil
-from progface.inputs import load_face, scan_folder
+from progface.io.atomic import output_folder, write_new, write_text_atomic
+from progface.io.figures import grid, save_atomic, to_pil
+from progface.io.inputs import load_face, scan_folder
+from progface.jobs.runtime import load_method, pick_device, run_facts
 from progface.models.interpolate import Interpolate
-from progface.runtime import load_method, pick_device, run_facts
 
 DEFAULT_METHOD = "ours"  # the paper's generator with the weights shipped in the package
 
@@ -71,7 +71,7 @@ def upscale_folder(
 
     ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``): the network runs folded for
     inference at that precision; ``auto`` is bf16 where the device computes it natively
-    (``progface.runtime.pick_precision``). The manifest records what ran."""
+    (``progface.jobs.runtime.pick_precision``). The manifest records what ran."""
     src, out = Path(src), Path(out)
     images, others = scan_folder(src)
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:

@@ -38,8 +38,8 @@ def grid(
 
 
 def save_atomic(image: Image.Image, path: Path, overwrite: bool = True) -> Path:
-    """Write a PNG atomically (:func:`progface.atomic.write_atomic`); without ``overwrite`` an
+    """Write a PNG atomically (:func:`progface.io.atomic.write_atomic`); without ``overwrite`` an
     existing file raises ``FileExistsError`` and is left as it is."""
-    from progface.atomic import write_atomic
+    from progface.io.atomic import write_atomic
 
     return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"), overwrite=overwrite)

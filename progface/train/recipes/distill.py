@@ -141,7 +141,7 @@ class DistillRecipe:
         if student is None:
             student = FanDistilled()
             if opts.init_student:
-                from progface.landmarks.weights_io import load_fan_distilled
+                from progface.weights.landmarks import load_fan_distilled
 
                 student.load_state_dict(load_fan_distilled(opts.init_student).state_dict())
         self.student = ctx.prepare(student)
@@ -291,7 +291,7 @@ class DistillRecipe:
     def save_grid(self, batch: dict[str, Any], path: Path) -> Path:
         """Face | channel-max heatmap | landmarks of the first validation faces at the largest
         training size (red: predicted, green: labels)."""
-        from progface.figures import save_atomic
+        from progface.io.figures import save_atomic
         from progface.landmarks.figure import heatmap_figure
 
         self.student.eval()
@@ -305,7 +305,7 @@ class DistillRecipe:
 
     def export(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The student's tensors and the config stored with them."""
-        from progface.landmarks.weights_io import FAN_DISTILLED_CONFIG
+        from progface.weights.landmarks import FAN_DISTILLED_CONFIG
 
         options = asdict(self.opts)
         config = {

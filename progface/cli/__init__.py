@@ -10,7 +10,7 @@ import sys
 import click
 
 from progface import __version__, plugins
-from progface.runtime import PRECISIONS
+from progface.jobs.runtime import PRECISIONS
 
 CROPS = click.Choice(["celeba", "center", "none"])
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
@@ -90,7 +90,7 @@ def plugins_command(as_json):
 @friendly_errors
 def models(as_json):
     """List generators, methods and heatmap sources with parameter counts and weight status."""
-    from progface.inventory import model_rows
+    from progface.jobs.inventory import model_rows
 
     rows = model_rows()
     if as_json:
@@ -149,9 +149,9 @@ def models(as_json):
 def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device,
           precision, table3, ablation):  # fmt: skip
     """Compare methods on a folder of faces: Markdown table, results.csv, summary.json, figure."""
-    from progface.bench import run_bench
-    from progface.bench_ablation import ablation_rows
-    from progface.bench_tables import table2_markdown, table3_markdown
+    from progface.jobs.bench import run_bench
+    from progface.jobs.bench_ablation import ablation_rows
+    from progface.jobs.bench_tables import table2_markdown, table3_markdown
 
     if methods is None:
         methods = "" if ablation else "ours,bicubic"
@@ -195,7 +195,7 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
 @friendly_errors
 def upscale(folder, out, method, weights, crop, overwrite, batch_size, device, precision):
     """Super-resolve every face image in FOLDER to 128x128 (inputs are brought to 16x16 first)."""
-    from progface.upscale import upscale_folder
+    from progface.jobs.upscale import upscale_folder
 
     manifest = upscale_folder(
         folder, out, method=method, crop=crop, weights=weights,

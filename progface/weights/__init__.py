@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+PACKAGE_WEIGHTS = Path(__file__).parent  # the shipped files live beside this module
 CONFIG_KEY = "progface_config"
 
 
@@ -89,7 +89,7 @@ def status(spec: WeightSpec | None) -> str:
 def download(url: str, dest: Path, sha256: str = "", progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` atomically (the shared temp-file helper), verifying
     ``sha256`` before the file takes its name."""
-    from progface.atomic import write_atomic
+    from progface.io.atomic import write_atomic
 
     def fetch(tmp: Path) -> None:
         with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
@@ -139,7 +139,7 @@ def save_safetensors(tensors: dict[str, Any], path: str | os.PathLike[str], conf
     existing file raises ``FileExistsError``)."""
     from safetensors.torch import save_file
 
-    from progface.atomic import write_atomic
+    from progface.io.atomic import write_atomic
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {CONFIG_KEY: json.dumps(config, sort_keys=True)}
@@ -231,6 +231,6 @@ def load_state_checked(model: Any, state: Any, where: str | os.PathLike[str]) ->
 def copy_into_cache(src: str | os.PathLike[str], spec: WeightSpec) -> Path:
     """Verify ``src`` against ``spec`` and copy it to the cache (for offline installs)."""
     verify(src, spec.sha256)
-    from progface.atomic import write_atomic
+    from progface.io.atomic import write_atomic
 
     return write_atomic(cache_dir() / spec.filename, lambda tmp: shutil.copyfile(src, tmp))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from progface.atomic import write_atomic
+from progface.io.atomic import write_atomic
 from progface.models.inference import fold_batchnorm, fold_equalised_lr
 
 __all__ = ["OPSET", "export_method", "export_onnx", "onnxruntime_max_diff"]
@@ -108,7 +108,7 @@ def export_method(
     Returns facts for the user: path, method, weights, parameters and, when onnxruntime is
     installed, its max abs difference to torch on ``check_faces`` random LR faces.
     """
-    from progface.runtime import load_method
+    from progface.jobs.runtime import load_method
 
     path = Path(path)
     if path.exists() and not overwrite:  # before loading any weights

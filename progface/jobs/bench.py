@@ -21,14 +21,14 @@ import torch
 from tqdm.auto import tqdm
 
 from progface import plugins
-from progface.atomic import output_folder, write_atomic, write_text_atomic
 from progface.data.errors import ImageError
-from progface.figures import grid, save_atomic
-from progface.inputs import load_face, scan_folder
+from progface.io.atomic import output_folder, write_atomic, write_text_atomic
+from progface.io.figures import grid, save_atomic
+from progface.io.inputs import load_face, scan_folder
+from progface.jobs.runtime import check_takes_weights, load_method, pick_device, run_facts
 from progface.metrics.protocols import (
     PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
 )
-from progface.runtime import check_takes_weights, load_method, pick_device, run_facts
 from progface.weights import WeightsError
 
 PROTOCOLS = ("standard", "pfsr")
@@ -126,7 +126,7 @@ def run_bench(
     """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set.
 
     ``extra_rows`` adds rows ``(label, method, weights)``: a method with other weights, e.g. the
-    run folders of an ablation (``progface.bench_ablation``).
+    run folders of an ablation (``progface.jobs.bench_ablation``).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")

@@ -8,7 +8,7 @@ import torch
 
 from progface.data.degrade import degrade_chain, prepare_hr
 from progface.data.errors import ImageError
-from progface.data.images import IMAGE_SUFFIXES, list_images, load_image
+from progface.io.images import IMAGE_SUFFIXES, list_images, load_image
 
 LR_SIZE = 16
 

@@ -68,8 +68,8 @@ def _quote(text: str) -> str:
 @friendly_errors
 def import_command(src, dst, kind, overwrite):
     """Convert an authors' checkpoint to safetensors without executing pickle code."""
-    from progface.importers import import_weights
     from progface.weights import load_safetensors
+    from progface.weights.importers import import_weights
 
     path = import_weights(src, dst, kind, overwrite=overwrite)
     tensors, config = load_safetensors(path)

@@ -150,7 +150,7 @@ def load_image_uint8(path: str | Path) -> np.ndarray:
 def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Write ``image`` [3, H, W] (values in [0, 1], clamped, rounded to uint8) as a PNG.
 
-    The file is written atomically (:func:`progface.atomic.write_atomic`), so a crash never
+    The file is written atomically (:func:`progface.io.atomic.write_atomic`), so a crash never
     leaves a half-written PNG; parent folders are created.
     Returns the path written.
     """
@@ -161,7 +161,7 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().to(torch.uint8)
     array = pixels.permute(1, 2, 0).contiguous().numpy()
-    from progface.atomic import write_atomic
+    from progface.io.atomic import write_atomic
 
     return write_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 

@@ -58,8 +58,8 @@ def read_run(folder: str | os.PathLike[str], label: str | None = None) -> RunRow
 def ablation_rows(
     folders: Iterable[str | os.PathLike[str]],
 ) -> tuple[list[tuple[str, str, Path]], dict[str, str]]:
-    """``(extra_rows, presets)`` for :func:`progface.bench.run_bench` and
-    :func:`progface.bench_tables.table2_markdown`; labels are the folder names (made unique
+    """``(extra_rows, presets)`` for :func:`progface.jobs.bench.run_bench` and
+    :func:`progface.jobs.bench_tables.table2_markdown`; labels are the folder names (made unique
     with their parents when two folders share a name)."""
     folders = [Path(f) for f in folders]
     names = [f.name for f in folders]

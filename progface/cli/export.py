@@ -18,7 +18,7 @@ from progface.cli import friendly_errors
 @friendly_errors
 def export(method, fmt, out, weights, overwrite):
     """Export a learned method as ONNX: LR [B,3,16,16] in [0,1] -> SR [B,3,128,128], dynamic B."""
-    from progface.export import export_method
+    from progface.jobs.export import export_method
 
     try:
         facts = export_method(method, out, weights=weights, overwrite=overwrite)

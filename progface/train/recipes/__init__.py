@@ -1,0 +1,1 @@
+"""progface.train.recipes"""
