@@ -19,11 +19,11 @@ import pluggy
 from progface import hookspecs
 from progface.registry import SPEC_KINDS, DuplicateNameError, Registry
 
-DEFAULT_PLUGINS = (
+DEFAULT_PLUGINS = (  # the paper's method first: it leads the default bench table
+    "progface.builtin.paper",
     "progface.builtin.classical",
     "progface.builtin.metrics",
     "progface.builtin.datasets",
-    "progface.builtin.paper",
     "progface.builtin.landmarks",
     "progface.builtin.baselines",
     "progface.builtin.export",
@@ -135,6 +135,11 @@ def register_commands(cli) -> None:
 def get(kind: str, name: str):
     """The spec registered under ``name`` (``kind``: methods, metrics, ...)."""
     return registries()[kind].get(name)
+
+
+def default_methods(job: str) -> list[str]:
+    """Methods registered as the default of ``job`` ("upscale" or "bench"), built-ins first."""
+    return [spec.name for spec in registries()["methods"] if job in spec.default_for]
 
 
 def reset() -> None:

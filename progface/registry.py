@@ -41,6 +41,8 @@ class MethodSpec(_Spec):
     ``Tensor[B,3,16,16]`` in [0, 1] to SR faces ``Tensor[B,3,128,128]`` in [0, 1]; the method does
     its own preprocessing. ``weights`` is the default weight file (None: none needed).
     ``count_parameters()`` (optional) returns the network's parameter count without weights.
+    ``default_for`` names the jobs that use this method when the user names none: ``"upscale"``
+    (one method) and ``"bench"`` (the compared set), so no built-in name is written in the core.
     """
 
     load: Callable[..., Callable[[Any], Any]]
@@ -48,6 +50,7 @@ class MethodSpec(_Spec):
     weights: WeightSpec | None = None
     generator: str | None = None
     count_parameters: Callable[[], int] | None = None
+    default_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class RecipeSpec(_Spec):
     presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
     datasets: Callable[..., Any] | None = None
     description: str = ""
+    method: str | None = None  # the method that runs this recipe's exported weights
 
 
 SPEC_KINDS: dict[str, type] = {

@@ -24,5 +24,6 @@ def register_methods(register):
                 load=_loader(mode),
                 description=f"{mode} upsampling 16 -> 128 (PIL-compatible kernel)",
                 count_parameters=lambda: 0,
+                default_for=("bench",) if mode == "bicubic" else (),
             )
         )

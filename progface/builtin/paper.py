@@ -68,6 +68,7 @@ def register_methods(register):
         name="ours", load=load_ours, weights=OURS_WEIGHTS, generator="progressive",
         description="Progressive Face SR (BMVC 2019), shipped PSNR-oriented weights; step 3",
         count_parameters=lambda: GENERATOR_PARAMETERS, aliases=("pfsr",),
+        default_for=("upscale", "bench"),
     ))  # fmt: skip
 
 
@@ -110,6 +111,7 @@ def _recipe_spec() -> RecipeSpec:
 
     return RecipeSpec(
         name="progressive", build=_build_recipe, options=ProgressiveOptions, presets=PRESETS,
+        method="ours",
         description="the paper's progressive GAN training with attention and heatmap losses",
     )  # fmt: skip
 

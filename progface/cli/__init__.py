@@ -109,7 +109,7 @@ def models(as_json):
     "--methods",
     default=None,
     help="Comma-separated method names, e.g. ours,vdsr,urdgn,bicubic,bilinear "
-    "(default: ours,bicubic; none with --ablation).",
+    "(default: the methods registered as bench defaults, ours,bicubic; none with --ablation).",
 )
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Folder of HR faces.")
 @click.option(
@@ -154,7 +154,7 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
     from progface.jobs.bench_tables import table2_markdown, table3_markdown
 
     if methods is None:
-        methods = "" if ablation else "ours,bicubic"
+        methods = "" if ablation else ",".join(plugins.default_methods("bench"))
     if not comma_list(methods) and not ablation:
         raise click.UsageError("give --methods and/or --ablation")
     extra_rows, presets = ablation_rows(ablation) if ablation else ([], {})
@@ -180,9 +180,8 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
 @click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Output folder.")
 @click.option(
     "--method",
-    default="ours",
-    show_default=True,
-    help="Method name (`progface models` lists them); ours: the shipped progressive generator.",
+    help="Method name (`progface models` lists them) [default: the registered upscale "
+    "default, ours: the shipped progressive generator].",
 )
 @click.option("--weights", type=click.Path(path_type=str), help="Weight file for the method.")
 @click.option("--crop", type=CROPS, default="center", show_default=True)

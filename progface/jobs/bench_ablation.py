@@ -17,8 +17,6 @@ from progface.weights import load_safetensors
 
 __all__ = ["RunRow", "ablation_rows", "read_run"]
 
-# Recipes whose method has another name; the others train the method of the same name.
-RECIPE_METHODS = {"progressive": "ours"}
 # The progressive recipe's own presets are the full method (Table 2's last row).
 FULL_METHOD_PRESETS = {"default": "table2-full", "paper": "table2-full"}
 
@@ -49,10 +47,18 @@ def read_run(folder: str | os.PathLike[str], label: str | None = None) -> RunRow
     recipe = str(raw.get("recipe", "progressive"))
     preset = str(raw.get("preset", "default"))
     _, facts = load_safetensors(weights)
-    method = str(facts.get("method") or RECIPE_METHODS.get(recipe, recipe))
+    method = str(facts.get("method") or _recipe_method(recipe))
     if recipe == "progressive":
         preset = FULL_METHOD_PRESETS.get(preset, preset)
     return RunRow(label or folder.name, method, weights, recipe, preset)
+
+
+def _recipe_method(recipe: str) -> str:
+    """The method that runs ``recipe``'s weights: its spec's ``method``, else the same name."""
+    from progface import plugins
+
+    regs = plugins.registries()["recipes"]
+    return (regs.get(recipe).method if recipe in regs else None) or recipe
 
 
 def ablation_rows(

@@ -22,8 +22,6 @@ from progface.io.inputs import load_face, scan_folder
 from progface.jobs.runtime import load_method, pick_device, run_facts
 from progface.models.interpolate import Interpolate
 
-DEFAULT_METHOD = "ours"  # the paper's generator with the weights shipped in the package
-
 
 class OutputInsideInputError(ValueError):
     """The output folder is the input folder or inside it."""
@@ -58,7 +56,7 @@ def output_names(paths: list[Path]) -> dict[Path, str]:
 def upscale_folder(
     src: str | Path,
     out: str | Path,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     crop: str = "center",
     weights: str | Path | None = None,
     overwrite: bool = False,
@@ -80,6 +78,13 @@ def upscale_folder(
         )
     output_folder(out, "-o/--out")  # a file or a read-only folder fails before any work
     device = pick_device(device)
+    if method is None:
+        from progface import plugins
+
+        defaults = plugins.default_methods("upscale")
+        if not defaults:
+            raise ValueError("no method is registered as upscale's default: name one with --method")
+        method = defaults[0]
     model, facts = load_method(method, device, weights, precision=precision)
     bicubic = Interpolate(mode="bicubic", size=128)
     names = output_names(images)
