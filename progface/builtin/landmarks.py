@@ -15,10 +15,14 @@ def _fan(weights=None, device="cpu"):
     return FanSource.load(weights, device)
 
 
-def _fan_distilled(weights=None, device="cpu", work_size=None):
+def _fan_distilled(weights=None, device="cpu", work_size=None, shape_prior=True):
     from progface.landmarks.sources import FanDistilledSource
 
-    return FanDistilledSource.load(weights, device, work_size)
+    return FanDistilledSource.load(weights, device, work_size, shape_prior)
+
+
+def _fan_distilled_raw(weights=None, device="cpu", work_size=None):
+    return _fan_distilled(weights, device, work_size, shape_prior=False)
 
 
 def _landmarks(points=None, sigma=1.5, points_size=128, device="cpu"):
@@ -83,10 +87,20 @@ def register_heatmap_sources(register):
         HeatmapSourceSpec(
             "fan-distilled",
             _fan_distilled,
-            "the paper's distilled FAN at the input resolution (shipped weights)",
+            "the paper's distilled FAN at the input resolution with its aligned-face shape "
+            "prior (shipped weights)",
             weights=FAN_DISTILLED_SHIPPED,
             count_parameters=_count_fan_distilled,
             aliases=("fan_distilled",),
+        )
+    )
+    register(
+        HeatmapSourceSpec(
+            "fan-distilled-raw",
+            _fan_distilled_raw,
+            "the distilled FAN's own heatmaps, no shape prior (as the paper runs it)",
+            weights=FAN_DISTILLED_SHIPPED,
+            count_parameters=_count_fan_distilled,
         )
     )
     register(

@@ -7,7 +7,9 @@ weights are frozen and in eval mode. Built-in sources:
 
 - ``fan``: FAN-4 (face-alignment's 2D-FAN-4) at 256 px on a bilinear upsampling, as the paper's
   teacher; heatmaps resized to the input resolution.
-- ``fan-distilled``: the paper's 321k-parameter student, at the input resolution.
+- ``fan-distilled``: the paper's 321k-parameter student, at the input resolution, with the
+  shape prior stored in its weight file (:mod:`progface.landmarks.shape_prior`);
+  ``fan-distilled-raw``: the same network without it, as the paper runs it.
 - ``landmarks``: Gaussian heatmaps rendered from known coordinates (CSV, ``.pts``, tensor).
 - ``dlib68``: dlib's 68-point shape predictor (extra ``progface[dlib]``), rendered as Gaussians.
 
@@ -80,17 +82,23 @@ class FanDistilledSource(_FrozenSource):
     Heatmaps come out at the input resolution. With ``work_size`` (e.g. 64), faces of another
     size are resized to it first (antialiased bilinear, differentiable) and the heatmaps
     resized back: the network has a 13-px receptive field and finds landmarks far better on
-    64-px faces than on 128-px ones. Load weights with :meth:`load` (default: the shipped
-    ``fan_distilled_landmarks.safetensors``).
+    64-px faces than on 128-px ones. With ``prior`` (a
+    :class:`~progface.landmarks.shape_prior.ShapePrior`), the output heatmaps are multiplied by
+    it: for aligned faces, false peaks far from where a landmark can be are suppressed. Load
+    weights with :meth:`load` (default: the shipped ``fan_distilled_landmarks.safetensors``,
+    whose prior is used unless ``shape_prior=False``).
     """
 
-    def __init__(self, model: nn.Module | None = None, work_size: int | None = None) -> None:
+    def __init__(
+        self, model: nn.Module | None = None, work_size: int | None = None, prior=None
+    ) -> None:
         super().__init__()
         from progface.landmarks.fan_distilled import FanDistilled
 
         self.net = _freeze(model if model is not None else FanDistilled())
         self.num_landmarks = self.net.num_landmarks
         self.work_size = work_size
+        self.prior = prior
         self.eval()
 
     @classmethod
@@ -99,11 +107,17 @@ class FanDistilledSource(_FrozenSource):
         weights: str | os.PathLike[str] | None = None,
         device: str = "cpu",
         work_size: int | None = None,
+        shape_prior: bool = True,
     ) -> FanDistilledSource:
-        """Build from a converted safetensors file (None: the shipped default weights)."""
-        from progface.weights.landmarks import load_fan_distilled
+        """Build from a converted safetensors file (None: the shipped default weights); the
+        file's shape prior is applied when it has one and ``shape_prior`` is true."""
+        from progface.landmarks.shape_prior import ShapePrior
+        from progface.weights.landmarks import read_fan_distilled
 
-        return cls(load_fan_distilled(weights), work_size).to(device)
+        model, config = read_fan_distilled(weights)
+        fitted = config.get("shape_prior") if shape_prior else None
+        prior = ShapePrior.from_config(fitted) if fitted else None
+        return cls(model, work_size, prior).to(device)
 
     def _resized(self, images: Tensor) -> Tensor:
         s = self.work_size
@@ -123,7 +137,7 @@ class FanDistilledSource(_FrozenSource):
         heatmaps = self.net(self._resized(images))
         if heatmaps.shape[-2:] != images.shape[-2:]:
             heatmaps = F.interpolate(heatmaps, size=images.shape[-2:], mode="bilinear")
-        return heatmaps
+        return heatmaps if self.prior is None else self.prior.apply(heatmaps)
 
 
 # --- fan (FAN-4) ---------------------------------------------------------------------------

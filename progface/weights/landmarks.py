@@ -170,6 +170,14 @@ def import_fan_distilled(src: str | os.PathLike[str], dst: str | os.PathLike[str
 def load_fan_distilled(weights: str | os.PathLike[str] | None = None) -> nn.Module:
     """A :class:`FanDistilled` in eval mode with weights from a safetensors file (None: the
     shipped default). A ``.pth`` file is refused with the import command to run."""
+    return read_fan_distilled(weights)[0]
+
+
+def read_fan_distilled(
+    weights: str | os.PathLike[str] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_fan_distilled` and the JSON config stored with the weights (which holds,
+    for progface-trained files, the shape prior fitted with them)."""
     from progface.landmarks.fan_distilled import FanDistilled
 
     path = resolve(FAN_DISTILLED_SHIPPED, weights)
@@ -180,7 +188,7 @@ def load_fan_distilled(weights: str | os.PathLike[str] | None = None) -> nn.Modu
         )
     tensors, config = load_safetensors(path)
     kwargs = {k: config[k] for k in ("num_landmarks",) if k in config}
-    return _load_into(FanDistilled(**kwargs), tensors, path).eval()
+    return _load_into(FanDistilled(**kwargs), tensors, path).eval(), config
 
 
 # --- fan (FAN-4) -------------------------------------------------------------------------------

@@ -69,3 +69,25 @@ def test_random_similarity_is_seeded_and_consistent():
     inside = ((pts_w > 3) & (pts_w < 124)).all(-1)
     assert inside.float().mean() > 0.9
     assert (decode_heatmaps(hm_w) - pts_w).norm(dim=-1)[inside].max() < 0.8
+
+
+def test_photometric_identity_jitter_by_hand_and_degradation():
+    from progface.landmarks.augment import random_photometric
+
+    faces = torch.rand(4, 3, 32, 32)
+    assert torch.equal(random_photometric(faces), faces)  # nothing asked, nothing changed
+    gen = torch.Generator().manual_seed(3)
+    out = random_photometric(faces, jitter=0.2, generator=gen)
+    # the factors are the first draws of the same generator: check face 0 by hand
+    f = 1 + (torch.rand(4, 3, generator=torch.Generator().manual_seed(3)) * 2 - 1) * 0.2
+    x = faces[0] * f[0, 0]
+    x = (x - x.mean()) * f[0, 1] + x.mean()
+    gray = (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    assert torch.allclose(out[0], ((x - gray) * f[0, 2] + gray).clamp(0, 1), atol=1e-6)
+    # degradation of every face removes high frequencies (a checkerboard mostly vanishes)
+    checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2
+    board = checker.float().expand(2, 3, 32, 32).clone()
+    blurred = random_photometric(board, degrade_prob=1.0, noise_std=0.0, min_side=8,
+                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert blurred.shape == board.shape and 0 <= blurred.min() and blurred.max() <= 1
+    assert (blurred - 0.5).abs().mean() < 0.1 < (board - 0.5).abs().mean()

@@ -132,3 +132,19 @@ def test_distill_command(face_folder, tmp_path):
     bad = CliRunner().invoke(cli, ["distill", "--train", str(face_folder), "--out", str(tmp_path / "x"),
                                    "--sizes", "32,64", "--size-probs", "1"])  # fmt: skip
     assert bad.exit_code != 0 and "same" in bad.output
+
+
+def test_init_student_warm_starts_from_a_weight_file(face_folder, tmp_path):
+    from progface.landmarks.fan_distilled import FanDistilled
+    from progface.weights import save_safetensors
+    from progface.weights.landmarks import FAN_DISTILLED_CONFIG
+
+    torch.manual_seed(5)
+    start = FanDistilled()
+    path = save_safetensors(start.state_dict(), tmp_path / "start.safetensors",
+                            dict(FAN_DISTILLED_CONFIG))  # fmt: skip
+    recipe = recipe_for(config(tmp_path, face_folder, f'options.init_student="{path}"'))
+    for key, value in start.state_dict().items():
+        assert torch.equal(recipe.student.state_dict()[key], value), key
+    fresh = recipe_for(config(tmp_path, face_folder))
+    assert not torch.equal(fresh.student.conv.weight, start.conv.weight)
