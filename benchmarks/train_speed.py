@@ -106,7 +106,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from progface.train.config import load_config
-    from progface.train.loop import Context
+    from progface.train.context import Context
     from progface.train.recipes.progressive import ProgressiveRecipe
 
     iterations = {1: "[100]", 2: "[1, 100]", 3: "[1, 1, 100]"}[args.step]

@@ -106,7 +106,7 @@ def distill(train_dirs, report_dirs, preset, sizes, size_probs, no_augment, over
     """
 
     from progface.train.config import load_config
-    from progface.train.loop import train
+    from progface.train.loop import resume_config, train
 
     sets = []
     for name, key in DISTILL_KEYS.items():
@@ -123,11 +123,11 @@ def distill(train_dirs, report_dirs, preset, sizes, size_probs, no_augment, over
     if no_augment:
         sets += ["options.flip=false", "options.max_angle_deg=0.0", "options.max_scale=0.0",
                  "options.max_shift=0.0"]  # fmt: skip
-    config = None
     out = values.get("out")
-    if resume and out is not None and (Path(out) / "config.toml").is_file():
-        config = Path(out) / "config.toml"  # continue with the run's own resolved config
-    cfg = load_config(config, [*sets, *overrides], recipe="distill", preset=preset)
+    if resume and out is not None:  # the run's own config.toml, on to the recipe's end
+        cfg = resume_config(out, [*sets, *overrides], recipe="distill", preset=preset)
+    else:
+        cfg = load_config(None, [*sets, *overrides], recipe="distill", preset=preset)
     if not cfg.data.train:
         raise click.UsageError("give the training faces with --train DIR (repeatable)")
     run = train(cfg, resume=resume)

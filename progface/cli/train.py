@@ -28,21 +28,22 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
     """Train a recipe; runs data-parallel under torchrun (e.g. torchrun --nproc_per_node=4 -m
     progface train run.toml)."""
     from progface.train.config import ConfigError, load_config
+    from progface.train.loop import resume_config
     from progface.train.loop import train as run
 
     if resume and out is None and config is None:
         raise click.UsageError("--resume needs --out RUN (the run folder to continue)")
     sets = list(overrides)
-    if config is None and resume and out is not None and (out / "config.toml").is_file():
-        config = out / "config.toml"  # continue with the run's own resolved config,
-        sets.insert(0, "loop.stop_at=0")  # to its end unless --set loop.stop_at says otherwise
     for key, value in (("out", out), ("data.train", data), ("data.val", val),
                        ("options.perceptual_weights", perceptual_weights),
                        ("options.heatmap_source", heatmap_source)):  # fmt: skip
         if value is not None:
             sets.insert(0, f"{key}={_quote(str(value))}")
     try:
-        cfg = load_config(config, sets, recipe=recipe, preset=preset)
+        if config is None and resume:  # the run's own config.toml, on to the recipe's end
+            cfg = resume_config(out, sets, recipe=recipe, preset=preset)
+        else:
+            cfg = load_config(config, sets, recipe=recipe, preset=preset)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     try:

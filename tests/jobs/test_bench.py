@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -47,12 +48,43 @@ def test_bench_outputs_and_pil_parity(hr_folder, tmp_path):
     assert fig.size == (4 * 128 + 3 * 2, 14 + 5 * 128 + 4 * 2)
 
 
-def test_pfsr_protocol_differs_from_standard_as_computed(hr_folder):
-    std = run_bench(["bilinear"], hr_folder, protocol="standard", progress=False)
-    pfsr = run_bench(["bilinear"], hr_folder, protocol="pfsr", progress=False)
-    # one batch of 5: per-batch PSNR is 10 log10(1 / mean MSE), at most the per-image mean
-    assert pfsr.summary["bilinear"]["psnr"] <= std.summary["bilinear"]["psnr"]
-    assert "pfsr protocol" in pfsr.markdown()
+def test_pfsr_and_standard_psnr_by_hand(register_plugin, tmp_path):
+    """Both protocols' PSNR on faces whose every pixel error is known. The method returns
+    mid-grey (0.5) faces and the HR faces are flat grey: value 153 (0.6) is 0.1 off (MSE 0.01,
+    20 dB), 255 is 0.5 off (MSE 0.25, 10 log10 4 = 6.02 dB), 128 is 1/510 off (20 log10 510 =
+    54.15 dB). 17 faces in name order: 15 x 153 and one 255 (pfsr's first batch of 16), then
+    one 128 (its second batch, alone).
+
+    standard: the mean of the 17 per-image PSNRs, (15 x 20 + 6.02 + 54.15) / 17 = 21.19 dB.
+    pfsr: per batch 10 log10(1 / MSE of the batch), batches weighted equally: the first batch's
+    MSE is (15 x 0.01 + 0.25) / 16 = 0.025 (16.02 dB, below its faces' mean PSNR), the second
+    is 54.15 dB, so (16.02 + 54.15) / 2 = 35.09 dB: 13.90 dB above standard, because the lone
+    face of the last batch weighs 1/2 instead of 1/17."""
+    from progface import hookimpl
+    from progface.registry import MethodSpec
+
+    def load(weights=None, device="cpu"):
+        return lambda lr: torch.full((lr.shape[0], 3, 128, 128), 0.5)
+
+    class Grey:
+        @hookimpl
+        def register_methods(self, register):
+            register(MethodSpec("grey", load=load))
+
+    register_plugin(Grey(), "grey-plugin")
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i, value in enumerate([153] * 15 + [255, 128]):
+        Image.new("RGB", (128, 128), (value,) * 3).save(folder / f"f{i:02d}.png")
+    std = run_bench(["grey"], folder, protocol="standard", metrics=("psnr",), progress=False)
+    pfsr = run_bench(["grey"], folder, protocol="pfsr", metrics=("psnr",), progress=False)
+    good, bad = 20 * math.log10(510), 10 * math.log10(4)
+    assert std.summary["grey"]["psnr"] == pytest.approx((15 * 20 + bad + good) / 17, abs=1e-4)
+    assert pfsr.summary["grey"]["psnr"] == pytest.approx((10 * math.log10(40) + good) / 2, abs=1e-4)
+    assert pfsr.summary["grey"]["psnr"] - std.summary["grey"]["psnr"] == pytest.approx(
+        13.8994, abs=1e-3
+    )
+    assert "pfsr protocol" in pfsr.markdown() and "pfsr protocol" not in std.markdown()
 
 
 def test_limit_and_batch_size_do_not_change_standard_results(hr_folder):

@@ -11,7 +11,8 @@ from torch import nn
 
 from progface.landmarks.data import load_landmark_faces
 from progface.train.config import load_config
-from progface.train.loop import Context, train
+from progface.train.context import Context
+from progface.train.loop import train
 from progface.train.recipes.distill import heatmap_mse
 from progface.weights import load_safetensors
 
@@ -148,3 +149,45 @@ def test_init_student_warm_starts_from_a_weight_file(face_folder, tmp_path):
         assert torch.equal(recipe.student.state_dict()[key], value), key
     fresh = recipe_for(config(tmp_path, face_folder))
     assert not torch.equal(fresh.student.conv.weight, start.conv.weight)
+
+
+def test_a_paused_distillation_resumes_to_its_end_like_train(face_folder, tmp_path):
+    """``loop.stop_at`` pauses a run, and ``--resume --out RUN`` goes on from the checkpoint to
+    the recipe's total, under ``progface distill`` exactly as under ``progface train``: the run's
+    config.toml records the pause point, which must not end the continuation at once. Either
+    way the weights equal those of a straight run; ``--iterations`` extends a finished run."""
+    from progface.cli import cli
+    from progface.train.checkpoint import read_checkpoint
+
+    common = ["--set", "options.iterations=10", "--set", "loop.batch_size=2",
+              "--set", "options.sizes=[32]", "--set", "options.size_probs=[1.0]",
+              "--set", "loop.checkpoint_every=4", "--set", "loop.log_every=1",
+              "--set", 'loop.device="cpu"', "--set", "loop.progress=false"]  # fmt: skip
+    commands = {
+        "distill": lambda out: ["distill", "--train", str(face_folder), "--out", str(out)],
+        "train": lambda out: ["train", "--recipe", "distill", "--data", str(face_folder),
+                              "--out", str(out)],
+    }  # fmt: skip
+
+    def invoke(*args):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    def iterations(run):
+        records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [r["iteration"] for r in records if r["kind"] == "train"]
+
+    invoke(*commands["distill"](tmp_path / "straight"), *common)
+    straight = load_safetensors(tmp_path / "straight" / "weights.safetensors")[0]
+    for name, command in commands.items():
+        run = tmp_path / name
+        invoke(*command(run), *common, "--set", "loop.stop_at=6")
+        assert iterations(run) == [1, 2, 3, 4, 5, 6]
+        invoke(name, "--resume", "--out", run)  # the run's own config, to its end
+        assert iterations(run) == list(range(1, 11)), name  # continued, not restarted
+        _, meta = read_checkpoint(run / "checkpoints" / "ckpt_00000010.safetensors")
+        assert meta["iteration"] == 10 and meta["config"]["loop"]["stop_at"] == 0
+        resumed = load_safetensors(run / "weights.safetensors")[0]
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
+    invoke("distill", "--resume", "--out", tmp_path / "distill", "--iterations", "12")
+    assert iterations(tmp_path / "distill") == list(range(1, 13))

@@ -8,7 +8,9 @@ import torch
 from progface.registry import RecipeSpec
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.config import load_config
-from progface.train.loop import InfiniteBatchSampler, NonFiniteLossError, train
+from progface.train.context import NonFiniteLossError
+from progface.train.data import InfiniteBatchSampler
+from progface.train.loop import train
 from progface.weights import load_safetensors
 from tests.train.toy_recipe import TOY_SPEC, ToyDataset, ToyNotSR, ToyOptions
 
@@ -182,7 +184,7 @@ def test_several_training_roots_limit_and_cache(tmp_path):
     from PIL import Image
 
     from progface.data.datasets import CachedFaces
-    from progface.train.loop import build_datasets
+    from progface.train.data import build_datasets
 
     for folder, n in (("a", 3), ("b", 2)):
         (tmp_path / folder).mkdir()
@@ -201,7 +203,7 @@ def test_several_training_roots_limit_and_cache(tmp_path):
 
 
 def test_best_weights_follow_size_then_psnr(tmp_path):
-    from progface.train.loop import _keep_best
+    from progface.train.validation import keep_best
 
     class Exporting:
         def __init__(self):
@@ -214,7 +216,32 @@ def test_best_weights_follow_size_then_psnr(tmp_path):
     for iteration, size, psnr in ((1, 64, 25.0), (2, 128, 20.0), (3, 128, 21.0), (4, 128, 20.5),
                                   (5, 64, 30.0)):  # fmt: skip
         recipe.value = float(iteration)
-        _keep_best(recipe, tmp_path, iteration, {"psnr": psnr, "ssim": 0.5, "size": size})
+        keep_best(recipe, tmp_path, iteration, {"psnr": psnr, "ssim": 0.5, "size": size})
     tensors, facts = load_safetensors(tmp_path / "best.safetensors")
     assert float(tensors["w"]) == 3.0 and facts["val"]["iteration"] == 3
     assert json.loads((tmp_path / "best.json").read_text())["psnr"] == 21.0
+
+
+def test_the_base_class_defaults_and_a_recipe_that_does_not_subclass_it(tmp_path, capsys):
+    from tests.train.toy_recipe import ToyCore
+
+    # only the required methods (and counters): no sample, validate, save_grid or export
+    spec = RecipeSpec("bare", lambda cfg, ctx, **o: ToyCore(cfg, ctx), ToyOptions)
+    run = tmp_path / "bare"
+    train(_cfg(run, "options.iterations=2"), spec=spec, train_data=ToyDataset(),
+          val_data=ToyDataset(5))  # fmt: skip
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["train", "train"]
+    assert latest_checkpoint(run / "checkpoints").name == "ckpt_00000002.safetensors"
+    assert not list((run / "samples").iterdir()) and not (run / "weights.safetensors").exists()
+    train(_cfg(run, "options.iterations=2"), spec=spec, train_data=ToyDataset(), resume=True)
+    assert f"{run} is at iteration 2 already and this run ends at 2" in capsys.readouterr().err
+
+    class NotARecipe:
+        def __init__(self, cfg, ctx):
+            self.core = ToyCore(cfg, ctx)
+
+    spec = RecipeSpec("plain", lambda cfg, ctx, **o: NotARecipe(cfg, ctx), ToyOptions)
+    with pytest.raises(TypeError, match="'plain' built a NotARecipe, which does not subclass"):
+        train(_cfg(tmp_path / "p"), spec=spec, train_data=ToyDataset())
+    assert not (tmp_path / "p").exists()

@@ -12,7 +12,8 @@ from progface.data.degrade import degrade_chain
 from progface.losses.perceptual import PerceptualLoss
 from progface.train.checkpoint import latest_checkpoint
 from progface.train.config import load_config
-from progface.train.loop import Context, train
+from progface.train.context import Context
+from progface.train.loop import train
 from progface.train.recipes.progressive import ProgressiveOptions, ProgressiveRecipe, schedule
 from progface.weights import load_safetensors
 from tests.losses.toy_source import TinySource

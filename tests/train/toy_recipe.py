@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from progface.registry import RecipeSpec
+from progface.train.recipes.base import Recipe
 
 
 @dataclass
@@ -34,7 +35,7 @@ class ToyDataset(torch.utils.data.Dataset):
         return {"name": f"{i}.png", "hr": self.hr[i], "lr": self.lr[i]}
 
 
-class ToyCore:
+class ToyCore(Recipe):
     """Everything but ``sample``: a recipe that is not SR (no PSNR, no grids)."""
 
     def __init__(self, cfg, ctx):

@@ -34,6 +34,7 @@ from progface.landmarks.evaluate import landmark_errors, predict_landmarks, resi
 from progface.landmarks.fan_distilled import FanDistilled
 from progface.landmarks.heatmaps import rescale_points
 from progface.train.config import bounded
+from progface.train.recipes.base import Recipe
 
 __all__ = ["PRESETS", "DistillOptions", "DistillRecipe", "build", "distill_datasets", "heatmap_mse"]
 
@@ -128,7 +129,7 @@ class _Counters:
     best: float = field(default=math.inf)
 
 
-class DistillRecipe:
+class DistillRecipe(Recipe):
     """The student, its optimiser and one training iteration (the loop's recipe protocol)."""
 
     def __init__(self, cfg, ctx, *, teacher: Any = None, student: FanDistilled | None = None):

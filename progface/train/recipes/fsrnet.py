@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from progface.models.fsrnet import FSRGANDiscriminator, FSRNet
 from progface.train.config import bounded
+from progface.train.recipes.base import Recipe
 
 __all__ = ["FSRGANOptions", "FSRNetOptions", "FSRNetRecipe", "prior_targets"]
 
@@ -90,7 +91,7 @@ def build_heatmap_source(opts: FSRNetOptions, data_train: str, device: torch.dev
     return source.to(device) if isinstance(source, torch.nn.Module) else source
 
 
-class FSRNetRecipe:
+class FSRNetRecipe(Recipe):
     """FSRNet (and with adversarial/perceptual weights, FSRGAN) for the generic loop."""
 
     def __init__(self, cfg, ctx, *, method: str = "fsrnet", heatmap_source: Any = None,
@@ -184,12 +185,6 @@ class FSRNetRecipe:
     def sample(self, lr: torch.Tensor) -> torch.Tensor:
         self.net.eval()
         return self.net.super_resolve(lr)
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The generator weights ``progface bench --weights fsrnet=...`` (or fsrgan) loads."""

@@ -27,7 +27,8 @@ from progface.models.progressive import (
     ProgressiveDiscriminator,
     ProgressiveGenerator,
 )
-from progface.train.loop import Context
+from progface.train.context import Context
+from progface.train.recipes.base import Recipe
 from progface.weights import WeightsError
 
 TARGETS = {1: "x32", 2: "x64", 3: "hr"}  # the target image of each step
@@ -139,7 +140,7 @@ def _validate(opts: ProgressiveOptions) -> None:
         raise ValueError("options.channels needs 4 widths and options.betas 2 values")
 
 
-class ProgressiveRecipe:
+class ProgressiveRecipe(Recipe):
     """Builds G, D, their Adam optimisers and the losses; one iteration = G step + D step."""
 
     def __init__(self, cfg, ctx: Context, *, heatmap_source: Any = None, perceptual: Any = None):

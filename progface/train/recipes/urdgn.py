@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from progface.models.urdgn import URDGNDiscriminator, URDGNGenerator
 from progface.train.config import bounded
+from progface.train.recipes.base import Recipe
 
 __all__ = ["URDGNOptions", "URDGNRecipe", "balance_updates", "urdgn_learning_rate"]
 
@@ -65,7 +66,7 @@ def urdgn_learning_rate(options: URDGNOptions, updates: int, iteration: int) -> 
     return lr
 
 
-class URDGNRecipe:
+class URDGNRecipe(Recipe):
     """URDGN's generator, discriminator, optimisers and one adversarial iteration."""
 
     def __init__(self, cfg, ctx) -> None:

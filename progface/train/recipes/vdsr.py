@@ -16,6 +16,7 @@ import torch
 
 from progface.models.vdsr import VDSR, clip_gradients_adjustable
 from progface.train.config import bounded
+from progface.train.recipes.base import Recipe
 
 __all__ = ["AdjustableClipSGD", "VDSROptions", "VDSRRecipe", "random_patches"]
 
@@ -71,7 +72,7 @@ def random_patches(
     return torch.stack(xs), torch.stack(ys)
 
 
-class VDSRRecipe:
+class VDSRRecipe(Recipe):
     """Models, optimiser and one training iteration of VDSR for the generic loop."""
 
     def __init__(self, cfg, ctx) -> None:
@@ -119,12 +120,6 @@ class VDSRRecipe:
     def sample(self, lr: torch.Tensor) -> torch.Tensor:
         self.net.eval()
         return self.net.super_resolve(lr)
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The weights ``progface bench --weights vdsr=RUN/weights.safetensors`` loads."""
