@@ -29,7 +29,11 @@ from progface.losses.heatmap import check_source, heatmaps_of
 from progface.losses.perceptual import AUTHORS_LAYERS
 from progface.losses.pixel import PIXEL_KINDS
 from progface.losses.table import LossBatch, Term, build_terms, parse_table, weighted_sum
-from progface.models.progressive import ProgressiveConfig, ProgressiveDiscriminator
+from progface.models.progressive import (
+    ProgressiveConfig,
+    ProgressiveDiscriminator,
+    ProgressiveGenerator,
+)
 from progface.train.loop import Context
 from progface.weights import WeightsError
 
@@ -148,12 +152,7 @@ def _validate(opts: ProgressiveOptions) -> None:
 
 
 class ProgressiveRecipe:
-    """Builds G, D, their Adam optimisers and the loss terms; one iteration = G step + D step.
-
-    ``heatmap_source`` (an object, instead of ``options.heatmap_source``), ``perceptual`` (a
-    ready module for the ``perceptual`` term) and ``losses`` (ready modules by loss name) are
-    the library API's objects (``train(cfg, heatmap_source=...)``).
-    """
+    """Builds G, D, their Adam optimisers and the losses; one iteration = G step + D step."""
 
     def __init__(
         self,
@@ -164,6 +163,9 @@ class ProgressiveRecipe:
         perceptual: Any = None,
         losses: dict[str, Any] | None = None,
     ):
+        """``heatmap_source`` (an object, instead of ``options.heatmap_source``),
+        ``perceptual`` (a ready module for the ``perceptual`` term) and ``losses`` (ready
+        modules by loss name) are the library API's objects (``train(cfg, ...)``)."""
         opts: ProgressiveOptions = cfg.options
         _validate(opts)
         self.opts, self.ctx = opts, ctx
@@ -354,8 +356,6 @@ class ProgressiveRecipe:
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The generator's weights and the facts ``ours`` and the reader need."""
-        from progface.models.progressive import ProgressiveGenerator
-
         step, alpha = self.state()["step"], self.state()["alpha"]
         own = type(self.g) is ProgressiveGenerator
         return dict(self.g.state_dict()), {
