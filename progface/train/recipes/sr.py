@@ -26,6 +26,11 @@ from torch import nn
 from progface.losses.table import LossBatch, build_terms, parse_table, weighted_sum
 from progface.train.config import bounded
 
+try:  # the recipes' base class, which a loop that has it requires (the loop branch adds it)
+    from progface.train.recipes.base import Recipe as _RecipeBase
+except ImportError:  # a loop without it takes any object with the Recipe protocol
+    _RecipeBase = object
+
 __all__ = ["DEFAULT_LOSSES", "SROptions", "SRRecipe", "build", "recipe_spec", "super_resolver"]
 
 DEFAULT_LOSSES: dict[str, Any] = {"pixel": 1.0}
@@ -55,7 +60,7 @@ def super_resolver(net: nn.Module):
     return run if callable(run) else net
 
 
-class SRRecipe:
+class SRRecipe(_RecipeBase):
     """One generator, one Adam optimiser, the weighted ``[losses]`` of SR and HR faces."""
 
     def __init__(self, cfg, ctx, *, heatmap_source: Any = None, losses: dict | None = None):
