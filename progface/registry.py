@@ -27,7 +27,18 @@ class _Spec:
 
 @dataclass(frozen=True)
 class GeneratorSpec(_Spec):
-    """A trainable SR network. ``build(**config)`` returns an ``nn.Module``."""
+    """A trainable SR network. ``build(**config)`` returns an ``nn.Module``.
+
+    The contract the generic ``sr`` recipe, ``bench`` and ``upscale`` rely on: the module's
+    ``super_resolve(lr)`` (or, when it has none, ``forward(lr)``) maps LR faces
+    ``Tensor[B,3,16,16]`` in [0, 1] to SR faces ``Tensor[B,3,128,128]`` in [0, 1] (not clamped,
+    differentiable); any preprocessing (bicubic upsampling, a [-1, 1] range) happens inside.
+    ``build`` takes the keyword options of ``options.generator_options`` (JSON values). A
+    generator without a method of its own runs in ``bench``/``upscale`` from the weights a
+    ``progface train`` run exports (``--weights NAME=RUN/weights.safetensors``). Generators for
+    the ``progressive`` recipe instead provide ``forward(x, step, alpha)`` on [-1, 1] images
+    (step 1/2/3: 32/64/128 px outputs, alpha the fade-in weight).
+    """
 
     build: Callable[..., Any]
     description: str = ""
@@ -66,10 +77,33 @@ class HeatmapSourceSpec(_Spec):
 
 @dataclass(frozen=True)
 class LossSpec(_Spec):
-    """A training loss. ``build(**options)`` returns an ``nn.Module``."""
+    """A training loss: one term of a recipe's ``[losses]`` table (``NAME = weight``).
+
+    ``build(**objects, **options)`` returns a module called as ``loss(sr, hr, batch)`` that
+    returns a scalar tensor (differentiable in ``sr``):
+
+    - ``sr``: the generator's output ``[B,3,H,W]``; ``hr``: the target at the same size
+      (128 px, or 32/64 px at the progressive recipe's steps 1/2). Both are in ``input_range``
+      ([0, 1] unless the spec says otherwise; the recipe maps them).
+    - ``batch``: a mapping of the training batch as the loader gives it, in [0, 1]: ``lr``
+      (``[B,3,16,16]``), ``hr`` (128 px), ``x32``/``x64``, ``landmarks`` (``[B,68,2]`` in
+      128-px pixel coordinates, with ``data.landmarks = true``) and, when the recipe has a
+      heatmap source, ``heatmaps``: the source's heatmaps ``[B,N,h,w]`` of the target
+      (computed on first use, without gradients, shared by every term).
+    - ``objects``: the recipe's objects named in ``needs``, passed by keyword at build time:
+      ``source`` (the heatmap source, ``options.heatmap_source``) and ``critic`` (a callable
+      mapping images in ``input_range`` to discriminator scores; only recipes that train a
+      discriminator have one). A recipe that lacks a needed object says so.
+    - ``options``: the keyword options of the config's ``[loss_options.NAME]`` table.
+
+    ``input_range`` is the value range ``sr`` and ``hr`` are given in: the paper's losses take
+    the generator's [-1, 1], in which the authors' weights were set.
+    """
 
     build: Callable[..., Any]
     description: str = ""
+    needs: tuple[str, ...] = ()
+    input_range: tuple[float, float] = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -98,7 +132,9 @@ class RecipeSpec(_Spec):
     step); ``options`` is the dataclass of the recipe's ``[options]`` config section and
     ``presets`` maps preset names to nested config overrides (``{"options": {...}}``).
     ``datasets(config)`` (optional) returns the (train, val) datasets instead of the loop's
-    ``FaceFolder`` pair, e.g. faces with landmarks for distillation.
+    ``FaceFolder`` pair, e.g. faces with landmarks for distillation. ``losses`` is the default
+    ``[losses]`` table (registered loss name -> weight, or a list of per-step weights); None
+    for a recipe with a fixed objective, which then refuses a ``[losses]`` table.
     """
 
     build: Callable[..., Any]
@@ -107,6 +143,7 @@ class RecipeSpec(_Spec):
     datasets: Callable[..., Any] | None = None
     description: str = ""
     method: str | None = None  # the method that runs this recipe's exported weights
+    losses: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 SPEC_KINDS: dict[str, type] = {
@@ -141,12 +178,18 @@ class Registry(Generic[S]):
     _specs: dict[str, S] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def what(self) -> str:
+        """One thing of this kind, in words ("loss", "heatmap source")."""
+        one = self.kind[:-2] if self.kind.endswith("sses") else self.kind[:-1]
+        return one.replace("_", " ")
+
     def add(self, spec: S) -> None:
         for name in (spec.name, *spec.aliases):  # type: ignore[attr-defined]
             owner = self._specs.get(name) or self._specs.get(self._aliases.get(name, ""))
             if owner is not None:
                 raise DuplicateNameError(
-                    f"{self.kind[:-1].replace('_', ' ')} {name!r} is registered by both plugin "
+                    f"{self.what} {name!r} is registered by both plugin "
                     f"{owner.plugin!r} and plugin {spec.plugin!r}"  # type: ignore[attr-defined]
                 )
         self._specs[spec.name] = spec  # type: ignore[attr-defined]
@@ -165,7 +208,7 @@ class Registry(Generic[S]):
             return self._specs[key]
         known = sorted({*self._specs, *self._aliases})
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        what = self.kind[:-1].replace("_", " ")
+        what = self.what
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownNameError(
             f"unknown {what} {name!r}{hint} (known: {', '.join(known) or 'none'})"

@@ -25,7 +25,7 @@ for step in $STEPS; do
     name=${path%%:*}; on=${path##*:}
     progface train --data "$FACES/train/celeba" --val "$FACES/val/celeba_heldout_ids" \
       --out "$OUT/step$step-$name" --set options.perceptual=false \
-      --set 'options.weights.adversarial=[0.0,0.0,0.0]' --set "options.iterations=$iterations" \
+      --set 'losses.adversarial=[0.0,0.0,0.0]' --set "options.iterations=$iterations" \
       --set 'options.fade=[0.0,0.0,0.0]' --set options.attention_source=landmarks \
       --set data.landmarks=true --set options.heatmap_source_options.work_size=64 \
       --set loop.bf16=$on --set loop.channels_last=$on --set loop.threads=$THREADS \

@@ -1,4 +1,5 @@
-"""Built-in plugin: the comparison methods of the paper's Table 3 (VDSR, URDGN, FSRNet, FSRGAN).
+"""Built-in plugin: the comparison methods of the paper's Table 3 (VDSR, URDGN, FSRNet, FSRGAN),
+and the generic supervised recipe ``sr`` that trains any registered generator.
 
 Registers the generators ``vdsr``, ``urdgn`` and ``fsrnet`` and the methods ``vdsr``, ``urdgn``,
 ``fsrnet`` and ``fsrgan``. VDSR and URDGN weights trained by progface ship inside the package
@@ -161,7 +162,9 @@ def _options(module: str, name: str):
 @hookimpl
 def register_recipes(register):
     from progface.registry import RecipeSpec
+    from progface.train.recipes.sr import recipe_spec
 
+    register(recipe_spec())
     register(
         RecipeSpec(
             name="vdsr",

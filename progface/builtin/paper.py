@@ -1,6 +1,7 @@
 """Built-in plugin: the paper's method (Kim et al., BMVC 2019).
 
-Registers the generator ``progressive``, the method ``ours`` (step 3, alpha 1), the losses, the
+Registers the generator ``progressive``, the method ``ours`` (step 3, alpha 1), the losses
+(``pixel``, ``perceptual``, ``adversarial``, ``wgan-gp``, ``heatmap``, ``attention``), the
 training recipe ``progressive`` and the commands ``train`` and ``weights import``.
 """
 
@@ -23,9 +24,12 @@ OURS_WEIGHTS = WeightSpec(
 GENERATOR_PARAMETERS = 8_969_097
 
 
-def _build_generator(**config):
+def _build_generator(channels=None, **config):
+    """``channels``: the four block widths (default: the paper's 512, 256, 128, 64)."""
     from progface.models.progressive import ProgressiveConfig, ProgressiveGenerator
 
+    if channels is not None:
+        config["channels"] = tuple(channels)
     return ProgressiveGenerator(config=ProgressiveConfig(**config) if config else None)
 
 
@@ -72,14 +76,22 @@ def register_methods(register):
     ))  # fmt: skip
 
 
-def _loss(name, factory_path, description):
+# The paper's losses take images in the generator's [-1, 1], the range the authors' weights
+# were set in (a recipe working in [0, 1] maps them; progface.losses.table).
+GENERATOR_RANGE = (-1.0, 1.0)
+
+
+def _loss(name, factory_path, description, needs=(), ranged=False, **spec):
     def build(**options):
         module_name, attr = factory_path.rsplit(":", 1)
         from importlib import import_module
 
+        if ranged:
+            options = {"input_range": GENERATOR_RANGE, **options}
         return getattr(import_module(module_name), attr)(**options)
 
-    return LossSpec(name=name, build=build, description=description)
+    return LossSpec(name=name, build=build, description=description, needs=needs,
+                    input_range=GENERATOR_RANGE, **spec)  # fmt: skip
 
 
 @hookimpl
@@ -87,15 +99,20 @@ def register_losses(register):
     for spec in (
         _loss("pixel", "progface.losses.pixel:PixelLoss", "L1 or MSE pixel loss (kind=l1|mse)"),
         _loss("perceptual", "progface.losses.perceptual:PerceptualLoss",
-              "sum of VGG16 feature MSEs (relu1_2..relu4_3), timm vgg16"),
+              "sum of VGG16 feature MSEs (relu1_2..relu4_3), timm vgg16 (layers=, weights=)",
+              ranged=True),
+        _loss("adversarial", "progface.losses.adversarial:WGANGeneratorLoss",
+              "WGAN generator term -mean D(sr) (needs a critic)", needs=("critic",),
+              aliases=("wgan",)),
         _loss("wgan-gp", "progface.losses.adversarial:WGANGPDiscriminatorLoss",
-              "critic loss: WGAN with gradient penalty 10 and drift 0.001"),
-        _loss("wgan", "progface.losses.adversarial:WGANGeneratorLoss",
-              "generator adversarial loss -mean D(fake)"),
+              "the critic's objective: WGAN with gradient penalty 10 and drift 0.001 (not a "
+              "generator term)", needs=("critic",)),
         _loss("heatmap", "progface.losses.heatmap:HeatmapLoss",
-              "MSE of min-max normalised landmark heatmaps (source=...)"),
+              "MSE of min-max normalised landmark heatmaps (needs the heatmap source)",
+              needs=("source",), ranged=True),
         _loss("attention", "progface.losses.attention:AttentionLoss",
-              "facial attention loss: max-heatmap weighted L1 (source=...)"),
+              "facial attention loss: max-heatmap weighted L1 (needs the heatmap source; "
+              "landmarks=true: from labelled landmarks)", needs=("source",), ranged=True),
     ):  # fmt: skip
         register(spec)
 
@@ -107,11 +124,11 @@ def _build_recipe(cfg, ctx, **objects):
 
 
 def _recipe_spec() -> RecipeSpec:
-    from progface.train.recipes.progressive import PRESETS, ProgressiveOptions
+    from progface.train.recipes.progressive import DEFAULT_LOSSES, PRESETS, ProgressiveOptions
 
     return RecipeSpec(
         name="progressive", build=_build_recipe, options=ProgressiveOptions, presets=PRESETS,
-        method="ours",
+        method="ours", losses=DEFAULT_LOSSES,
         description="the paper's progressive GAN training with attention and heatmap losses",
     )  # fmt: skip
 

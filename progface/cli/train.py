@@ -19,12 +19,14 @@ from progface.cli import friendly_errors
 @click.option("--perceptual-weights", type=click.Path(path_type=Path),
               help="torchvision's vgg16-397923af.pth (progressive recipe).")  # fmt: skip
 @click.option("--heatmap-source", help="Registered heatmap source (progressive recipe).")
+@click.option("--generator", help="Registered generator to train (options.generator; e.g. with "
+              "--recipe sr, which trains any of them).")  # fmt: skip
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. --set loop.batch_size=8 (repeatable).")  # fmt: skip
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @friendly_errors
 def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_source,
-          overrides, resume):  # fmt: skip
+          generator, overrides, resume):  # fmt: skip
     """Train a recipe; runs data-parallel under torchrun (e.g. torchrun --nproc_per_node=4 -m
     progface train run.toml)."""
     from progface.train.config import ConfigError, load_config
@@ -36,7 +38,8 @@ def train(config, recipe, preset, out, data, val, perceptual_weights, heatmap_so
     sets = list(overrides)
     for key, value in (("out", out), ("data.train", data), ("data.val", val),
                        ("options.perceptual_weights", perceptual_weights),
-                       ("options.heatmap_source", heatmap_source)):  # fmt: skip
+                       ("options.heatmap_source", heatmap_source),
+                       ("options.generator", generator)):  # fmt: skip
         if value is not None:
             sets.insert(0, f"{key}={_quote(str(value))}")
     try:

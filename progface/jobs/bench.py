@@ -25,7 +25,13 @@ from progface.data.errors import ImageError
 from progface.io.atomic import output_folder, write_atomic, write_text_atomic
 from progface.io.figures import grid, save_atomic
 from progface.io.inputs import load_face, scan_folder
-from progface.jobs.runtime import check_takes_weights, load_method, pick_device, run_facts
+from progface.jobs.runtime import (
+    check_takes_weights,
+    load_method,
+    method_spec,
+    pick_device,
+    run_facts,
+)
 from progface.metrics.protocols import (
     PSNR_CAP_DB,  # identical images: infinite PSNR, capped in means
 )
@@ -131,9 +137,9 @@ def run_bench(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     weights = weights or {}
-    specs = [plugins.get("methods", m) for m in methods]  # unknown names fail before any work
+    specs = [method_spec(m) for m in methods]  # unknown names fail before any work
     entries = [(s.name, s.name, weights.get(s.name)) for s in specs] + [
-        (label, plugins.get("methods", m).name, w) for label, m, w in extra_rows or []
+        (label, method_spec(m).name, w) for label, m, w in extra_rows or []
     ]
     labels = [e[0] for e in entries]
     if len(set(labels)) != len(labels):
@@ -142,7 +148,7 @@ def run_bench(
     for name, path in weights.items():
         if name not in [s.name for s in specs]:
             raise ValueError(f"--weights names method {name!r}, which is not in --methods")
-        check_takes_weights(plugins.get("methods", name), path, f"--weights {name}={path}")
+        check_takes_weights(method_spec(name), path, f"--weights {name}={path}")
     device = pick_device(device)
     data = Path(data)
     names, hr, lr, skipped = load_faces(data, crop, limit, progress)
@@ -176,7 +182,7 @@ def run_bench(
 
 def _failure(name: str, method: str, err: Exception) -> str:
     """Why a row was not run, on one line, naming the method's plugin."""
-    plugin = plugins.get("methods", method).plugin
+    plugin = method_spec(method).plugin
     what = "" if isinstance(err, WeightsError) else f"{type(err).__name__}: "
     text = " ".join(str(err).split()) or type(err).__name__
     return f"{what}{text} (method {method!r} of plugin {plugin!r})"

@@ -1,9 +1,11 @@
 """``progface bench --ablation RUN ...``: bench rows from ``progface train`` run folders.
 
 A run folder holds ``config.toml`` (recipe, preset) and ``weights.safetensors`` (the recipe's
-exported inference weights). Each folder becomes one bench row: the method its recipe trains,
-loaded with those weights, labelled by the folder's name; the preset says which row of the
-paper's Table 2 it is (``table2-pixel-wgan`` ... ``table2-full``).
+exported inference weights). Each folder becomes one bench row: the method its recipe trains
+(``RecipeSpec.method``; when the weights name a generator that method does not run, e.g. an
+``sr`` run, the method derived from that generator), loaded with those weights, labelled by the
+folder's name; the preset says which row of the paper's Table 2 it is (``table2-pixel-wgan`` ...
+``table2-full``).
 """
 
 from __future__ import annotations
@@ -47,18 +49,25 @@ def read_run(folder: str | os.PathLike[str], label: str | None = None) -> RunRow
     recipe = str(raw.get("recipe", "progressive"))
     preset = str(raw.get("preset", "default"))
     _, facts = load_safetensors(weights)
-    method = str(facts.get("method") or _recipe_method(recipe))
+    method = str(facts.get("method") or _recipe_method(recipe, facts.get("generator")))
     if recipe == "progressive":
         preset = FULL_METHOD_PRESETS.get(preset, preset)
     return RunRow(label or folder.name, method, weights, recipe, preset)
 
 
-def _recipe_method(recipe: str) -> str:
-    """The method that runs ``recipe``'s weights: its spec's ``method``, else the same name."""
+def _recipe_method(recipe: str, generator: str | None = None) -> str:
+    """The method that runs ``recipe``'s weights: its spec's ``method`` when that method runs
+    the weights' ``generator`` (or the weights name none), else the method of that generator
+    (``progface.jobs.runtime.method_spec``), else the recipe's name."""
     from progface import plugins
 
     regs = plugins.registries()["recipes"]
-    return (regs.get(recipe).method if recipe in regs else None) or recipe
+    method = regs.get(recipe).method if recipe in regs else None
+    methods = plugins.registries()["methods"]
+    if method and (generator is None or (method in methods and
+                                         methods.get(method).generator == generator)):  # fmt: skip
+        return method
+    return generator or method or recipe
 
 
 def ablation_rows(

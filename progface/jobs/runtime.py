@@ -62,14 +62,41 @@ def optimized(model: Any, precision: str, name: str) -> tuple[Any, str]:
         return model, "eager fp32"
 
 
+def method_spec(name: str):
+    """The method ``name``: a registered MethodSpec, else one derived from the registered
+    generator ``name`` (its build + the weights a ``progface train`` run exported for it; see
+    :func:`generator_method`). An unknown name gets the methods registry's error."""
+    methods = plugins.registries()["methods"]
+    if name not in methods and name in plugins.registries()["generators"]:
+        return generator_method(plugins.get("generators", name))
+    return methods.get(name)
+
+
+def generator_method(spec):
+    """The MethodSpec of a generator without a method of its own: it runs the weights given
+    with ``--weights NAME=PATH`` (there are no default weights)."""
+    from progface.registry import MethodSpec
+
+    def load(weights=None, device="cpu"):
+        from progface.models.runner import load_generator_method
+
+        return load_generator_method(spec.name, weights, device)
+
+    return MethodSpec(
+        name=spec.name, load=load, generator=spec.name, plugin=spec.plugin,
+        description=f"generator {spec.name!r} with weights from `progface train` ({spec.description})",
+    )  # fmt: skip
+
+
 def load_method(
     name: str, device: str, weights: str | Path | None = None, precision: str | None = None
 ):
-    """Load a registered method; returns ``(callable, facts)`` where facts name the weights.
+    """Load a method (registered, or derived from a generator: :func:`method_spec`); returns
+    ``(callable, facts)`` where facts name the weights.
 
     ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) folds a network for inference at that
     precision (``facts["precision"]`` says what runs); None leaves the method as it loads."""
-    spec = plugins.get("methods", name)
+    spec = method_spec(name)
     check_takes_weights(spec, weights)
     facts: dict[str, Any] = {"method": spec.name, "plugin": spec.plugin, "weights": None}
     path = None
@@ -85,9 +112,9 @@ def load_method(
 
 
 def check_takes_weights(spec, weights: str | Path | None, option: str = "--weights") -> None:
-    """A weight file given for a method without weights (``MethodSpec.weights`` None) would
-    be recorded in results as if used: refuse it."""
-    if weights is not None and spec.weights is None:
+    """A weight file given for a method without weights (``MethodSpec.weights`` None and no
+    ``generator``) would be recorded in results as if used: refuse it."""
+    if weights is not None and spec.weights is None and spec.generator is None:
         raise WeightsError(
             f"{option}: method {spec.name!r} takes no weights (given {weights}); leave it out"
         )

@@ -57,18 +57,28 @@ def wgan_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 class WGANGPDiscriminatorLoss(nn.Module):
-    """Module form of :func:`wgan_gp_d_loss`; ``forward(critic, real, fake)`` -> (loss, terms)."""
+    """The critic's objective (registered loss ``wgan-gp``): ``forward(sr, hr, batch=None)`` is
+    :func:`wgan_gp_d_loss` of ``critic`` with ``hr`` as real and ``sr`` (detached) as fake.
+    It is what a critic minimises, not a generator term; ``terms`` keeps the last call's
+    unweighted terms."""
 
-    def __init__(self, gp_weight: float = 10.0, drift: float = 0.001) -> None:
+    def __init__(self, critic: Critic, gp_weight: float = 10.0, drift: float = 0.001) -> None:
         super().__init__()
-        self.gp_weight, self.drift = gp_weight, drift
+        self.critic, self.gp_weight, self.drift = critic, gp_weight, drift
+        self.terms: dict[str, torch.Tensor] = {}
 
-    def forward(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor):
-        return wgan_gp_d_loss(critic, real, fake, self.gp_weight, self.drift)
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, batch=None) -> torch.Tensor:
+        loss, self.terms = wgan_gp_d_loss(self.critic, hr, sr, self.gp_weight, self.drift)
+        return loss
 
 
 class WGANGeneratorLoss(nn.Module):
-    """Module form of :func:`wgan_g_loss`; ``forward(fake_scores)``."""
+    """The generator's adversarial term (registered loss ``adversarial``, alias ``wgan``):
+    ``forward(sr, hr, batch=None)`` = :func:`wgan_g_loss` of ``critic(sr)``."""
 
-    def forward(self, fake_scores: torch.Tensor) -> torch.Tensor:
-        return wgan_g_loss(fake_scores)
+    def __init__(self, critic: Critic) -> None:
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor | None = None, batch=None):
+        return wgan_g_loss(self.critic(sr))

@@ -85,10 +85,21 @@ class _FrozenSource(nn.Module):
         with torch.no_grad():
             return heatmaps_of(self.source, hr, self.input_range)
 
+    def target_heatmaps(self, hr, batch, real_heatmaps):
+        """The given heatmaps, else the batch's shared ``heatmaps``, else the source's of hr."""
+        if real_heatmaps is not None:
+            return real_heatmaps
+        if batch is not None and "heatmaps" in batch:
+            return batch["heatmaps"]
+        if hr is None:
+            raise ValueError(f"{type(self).__name__} needs hr or real_heatmaps")
+        return self.real_heatmaps(hr)
+
 
 class HeatmapLoss(_FrozenSource):
-    """``forward(sr, hr=None, real_heatmaps=None)``: :func:`heatmap_loss` of the source's
-    heatmaps of ``sr`` (gradients flow into ``sr``) and of ``hr`` (or the given ones).
+    """``forward(sr, hr=None, batch=None, real_heatmaps=None)``: :func:`heatmap_loss` of the
+    source's heatmaps of ``sr`` (gradients flow into ``sr``) and of ``hr`` (or the given ones,
+    or the batch's ``heatmaps``). The registered loss ``heatmap``.
 
     Args:
         source: a heatmap source (frozen here).
@@ -99,10 +110,9 @@ class HeatmapLoss(_FrozenSource):
         self,
         sr: torch.Tensor,
         hr: torch.Tensor | None = None,
+        batch=None,
         real_heatmaps: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if real_heatmaps is None:
-            if hr is None:
-                raise ValueError("HeatmapLoss needs hr or real_heatmaps")
-            real_heatmaps = self.real_heatmaps(hr)
-        return heatmap_loss(heatmaps_of(self.source, sr, self.input_range), real_heatmaps)
+        real = self.target_heatmaps(hr, batch, real_heatmaps)
+        fake = heatmaps_of(self.source, sr, self.input_range)
+        return heatmap_loss(fake.float(), real.float())

@@ -105,7 +105,8 @@ def perceptual_loss(
 
 
 class PerceptualLoss(nn.Module):
-    """``forward(sr, hr)``: :func:`perceptual_loss` of frozen VGG16 features.
+    """``forward(sr, hr, batch=None)``: :func:`perceptual_loss` of frozen VGG16 features (the
+    registered loss ``perceptual``; ``batch`` is not used).
 
     Args:
         layers: VGG16 layer names (default: the authors' four).
@@ -144,7 +145,7 @@ class PerceptualLoss(nn.Module):
             x = (x - self.mean) / self.std
         return list(self.vgg(x))  # one map per distinct layer, shallow to deep
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, batch=None) -> torch.Tensor:
         if sr.shape != hr.shape:
             raise ValueError(f"SR and HR shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
         with torch.no_grad():

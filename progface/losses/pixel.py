@@ -32,7 +32,8 @@ def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1") -> torch.Te
 
 
 class PixelLoss(nn.Module):
-    """Module form of :func:`pixel_loss`."""
+    """Module form of :func:`pixel_loss`; ``forward(sr, hr, batch=None)`` (the registered loss
+    ``pixel``; ``batch`` is not used)."""
 
     def __init__(self, kind: str = "l1") -> None:
         super().__init__()
@@ -40,5 +41,5 @@ class PixelLoss(nn.Module):
             raise ValueError(f"pixel loss kind must be one of {PIXEL_KINDS}, got {kind!r}")
         self.kind = kind
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, batch=None) -> torch.Tensor:
         return pixel_loss(sr, hr, self.kind)

@@ -18,11 +18,21 @@ from the dataclass defaults, the recipe's preset, the TOML file and the ``--set`
     [options]                    # the recipe's own dataclass (e.g. ProgressiveOptions)
     iterations = [50000, 50000, 100000]
 
+    [losses]                     # registered losses: name = weight (or one weight per step)
+    pixel = 10.0
+    heatmap = [0.0, 50.0, 50.0]
+
+    [loss_options.pixel]         # keyword options of a loss's build
+    kind = "mse"
+
 Unknown keys and wrong types are errors that name the key (and the closest known keys).
+``[losses]`` starts from the recipe's default table (``RecipeSpec.losses``); a key set in a
+preset, the file or ``--set losses.NAME=WEIGHT`` adds or reweights a term (0 leaves it out).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
@@ -116,6 +126,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     options: Any = None  # the recipe's options dataclass
+    losses: dict = field(default_factory=dict)  # loss name -> weight or per-step weights
+    loss_options: dict = field(default_factory=dict)  # loss name -> {option: value}
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -202,10 +214,16 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def from_dict(cls: type, data: Mapping, where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError."""
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError.
+
+    A key in ``cls.MOVED_KEYS`` (old key -> the table that replaced it, e.g. ``{"weights":
+    "losses"}``) is an error naming the new keys."""
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    moved = getattr(cls, "MOVED_KEYS", {})  # old key -> the table that replaced it
     for key in data:
+        if key in moved:
+            raise ConfigError(_moved(where + key, moved[key], data[key]))
         if key not in names:
             close = difflib.get_close_matches(key, names, n=2, cutoff=0.5)
             hint = f"; did you mean {' or '.join(repr(where + c) for c in close)}?" if close else ""
@@ -229,6 +247,28 @@ def from_dict(cls: type, data: Mapping, where: str = "") -> Any:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"{where.rstrip('.') or 'config'}: {err}") from None
+
+
+def _moved(key: str, table: str, value: Any) -> str:
+    """One line naming the new keys of a key that moved to ``table``."""
+    subkeys = list(value) if isinstance(value, Mapping) and value else ["NAME"]
+    olds = ", ".join(f"{key}.{k}" for k in subkeys)
+    news = ", ".join(f"{table}.{k}" for k in subkeys)
+    return f"{olds}: moved to {news} (the [{table}] table, e.g. --set {table}.{subkeys[0]}=...)"
+
+
+def check_losses(table: Any, where: str = "losses") -> None:
+    """``[losses]`` values are numbers or lists of numbers (the recipe checks names and
+    lengths when it builds the terms)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table of NAME = weight, got {table!r}")
+    for name, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        if not items or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
+            raise ConfigError(
+                f"{where}.{name}: expected a weight (a number) or a list of per-step weights, "
+                f"got {value!r}"
+            )
 
 
 # --- TOML ------------------------------------------------------------------------------------
@@ -278,11 +318,21 @@ def resolve(raw: Mapping, spec: Any) -> TrainConfig:
         known = ", ".join(["default", *spec.presets])
         raise ConfigError(f"recipe {spec.name!r} has no preset {preset!r} (known: {known})")
     defaults = to_dict(TrainConfig(recipe=spec.name, options=spec.options()))
+    defaults["losses"] = copy.deepcopy(getattr(spec, "losses", None) or {})
     tree = merge(merge(defaults, spec.presets.get(preset, {})), raw)
     tree["recipe"] = spec.name
     options = tree.pop("options")
     cfg = from_dict(TrainConfig, tree)
     cfg.options = from_dict(spec.options, options, "options.")
+    if getattr(spec, "losses", None) is None and (cfg.losses or cfg.loss_options):
+        given = ", ".join(f"losses.{k}" for k in cfg.losses) or "loss_options"
+        raise ConfigError(
+            f"{given}: recipe {spec.name!r} trains a fixed objective and takes no [losses] table"
+        )
+    check_losses(cfg.losses)
+    for name, opts in cfg.loss_options.items():
+        if not isinstance(opts, Mapping):
+            raise ConfigError(f"loss_options.{name}: expected a table of options, got {opts!r}")
     return cfg
 
 

@@ -72,21 +72,28 @@ def test_schedule_defaults_and_paper():
 
 
 def test_table2_presets():
-    rows = {name: load_config(preset=name).options for name in
+    cfgs = {name: load_config(preset=name) for name in
             ("table2-pixel-wgan", "table2-perceptual", "table2-heatmap", "table2-full")}  # fmt: skip
+    rows = {name: cfg.options for name, cfg in cfgs.items()}
+    losses = {name: cfg.losses for name, cfg in cfgs.items()}
     assert not rows["table2-pixel-wgan"].perceptual
-    assert rows["table2-pixel-wgan"].weights.heatmap == [0, 0, 0]
-    assert rows["table2-perceptual"].perceptual and rows["table2-perceptual"].weights.attention == [
+    assert losses["table2-pixel-wgan"]["heatmap"] == [0, 0, 0]
+    assert rows["table2-perceptual"].perceptual and losses["table2-perceptual"]["attention"] == [
         0,
         0,
         0,
     ]
-    assert rows["table2-heatmap"].weights.heatmap == [0, 50, 50]
-    assert rows["table2-heatmap"].weights.attention == [0, 0, 0]
+    assert losses["table2-heatmap"]["heatmap"] == [0, 50, 50]
+    assert losses["table2-heatmap"]["attention"] == [0, 0, 0]
     full = rows["table2-full"]
     assert full == ProgressiveOptions()
-    assert full.weights.attention == [0, 500, 50] and full.weights.perceptual == [1e-2, 1e-2, 1e-3]
-    assert full.weights.adversarial == [1, 1, 0.1] and full.weights.pixel == [10, 10, 10]
+    full_losses = losses["table2-full"]
+    assert full_losses["attention"] == [0, 500, 50] and full_losses["perceptual"] == [
+        1e-2,
+        1e-2,
+        1e-3,
+    ]
+    assert full_losses["adversarial"] == [1, 1, 0.1] and full_losses["pixel"] == [10, 10, 10]
     assert full.lr == 1e-3 and full.betas == [0.0, 0.99]
     assert load_config().loop.batch_size == 16
 
@@ -199,7 +206,7 @@ def test_bf16_autocast_and_channels_last_step():
 def test_no_adversarial_term_means_no_discriminator_at_all():
     torch.manual_seed(0)
     cfg = load_config(overrides=[TINY, "options.iterations=[2]", "options.perceptual=false",
-                                 "options.weights.adversarial=[0.0, 0.0, 0.0]"])  # fmt: skip
+                                 "losses.adversarial=[0.0, 0.0, 0.0]"])  # fmt: skip
     recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")))
     assert recipe.d is None and list(recipe.models()) == ["generator"]
     assert list(recipe.optimizers()) == ["generator"]
@@ -229,8 +236,8 @@ def test_attention_from_labelled_landmarks():
 
     torch.manual_seed(0)
     cfg = load_config(overrides=[TINY, "options.iterations=[1, 1]", "options.perceptual=false",
-                                 "options.weights.adversarial=[0.0, 0.0, 0.0]",
-                                 "options.weights.heatmap=[0.0, 0.0, 0.0]",
+                                 "losses.adversarial=[0.0, 0.0, 0.0]",
+                                 "losses.heatmap=[0.0, 0.0, 0.0]",
                                  "options.attention_source=landmarks"])  # fmt: skip
     source = TinySource(68)
     calls = []
@@ -275,3 +282,110 @@ def test_warm_start_from_a_generator_file(tmp_path):
                                   f"options.init_generator={json.dumps(str(path))}"])  # fmt: skip
     with pytest.raises(WeightsError, match="g.safetensors"):
         ProgressiveRecipe(wide, Context(torch.device("cpu")), heatmap_source=TinySource(68))
+
+
+class _MeanAbs(torch.nn.Module):
+    """A plugin-style loss: [0, 1] images (the LossSpec default), ``loss(sr, hr, batch)``."""
+
+    def forward(self, sr, hr, batch):
+        assert set(batch) >= {"lr", "hr", "x32", "x64"}
+        return (sr - hr).abs().mean()
+
+
+class _MeanAbsPlugin:
+    from progface.hookspecs import hookimpl
+
+    @hookimpl
+    def register_losses(self, register):
+        from progface.registry import LossSpec
+
+        register(LossSpec("test-meanabs", lambda: _MeanAbs(), "mean |sr - hr| on [0, 1]"))
+
+
+def test_total_is_the_weighted_sum_of_the_losses_table_at_each_step(register_plugin):
+    """g_total = sum of weight[step] * term, every term recomputed by hand from copies of G and
+    D before the step; the weights come from [losses] (lists per step, or one number for all
+    steps: the plugin loss), and heatmap-source terms are left out at step 1 (32 px)."""
+    import copy
+
+    from progface.losses.attention import attention_loss, attention_map
+    from progface.losses.heatmap import heatmap_loss
+    from progface.losses.pixel import pixel_loss
+
+    register_plugin(_MeanAbsPlugin(), "test-meanabs-plugin")
+    weights = {"pixel": [1.0, 2.0, 3.0], "perceptual": [0.5, 0.25, 0.125],
+               "adversarial": [0.1, 0.2, 0.3], "heatmap": [7.0, 5.0, 3.0],
+               "attention": [0.0, 11.0, 13.0], "test-meanabs": 0.75}  # fmt: skip
+    sets = [f"losses.{k}={json.dumps(v)}" for k, v in weights.items()]
+    cfg = load_config(overrides=[TINY, "options.iterations=[1, 1, 1]", *sets])
+    assert cfg.losses["test-meanabs"] == 0.75 and cfg.losses["heatmap"] == [7.0, 5.0, 3.0]
+    torch.manual_seed(0)
+    source = TinySource(68)
+    recipe = ProgressiveRecipe(cfg, Context(torch.device("cpu")), heatmap_source=source,
+                               perceptual=tiny_perceptual())  # fmt: skip
+    data = Faces(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("hr", "x64", "x32", "lr")}
+    for it, target_key in enumerate(("x32", "x64", "hr")):
+        step = it + 1
+        g, d = copy.deepcopy(recipe.g).train(), copy.deepcopy(recipe.d).train()
+        with torch.no_grad():
+            fake = g(batch["lr"] * 2 - 1, step, 0.0)  # fade 0.5 of one iteration: alpha 0
+            target = batch[target_key] * 2 - 1
+            real_hm, fake_hm = source(target * 0.5 + 0.5), source(fake * 0.5 + 0.5)
+            want = {
+                "pixel": pixel_loss(fake, target, "l1"),
+                "perceptual": recipe.perceptual(fake, target),
+                "adversarial": -d(fake, step, 0.0).mean(),
+                "heatmap": heatmap_loss(fake_hm, real_hm),
+                "attention": attention_loss(fake, target, attention_map(real_hm)),
+                "test-meanabs": ((fake * 0.5 + 0.5) - (target * 0.5 + 0.5)).abs().mean(),
+            }
+        terms = recipe.train_step(batch, it)
+        assert recipe.state()["step"] == step
+        used = [k for k, w in weights.items()
+                if (w if isinstance(w, float) else w[it]) and (step > 1 or k not in
+                                                               ("heatmap", "attention"))]  # fmt: skip
+        assert sorted(k for k in terms if not k.startswith("d_") and k != "g_total") == sorted(used)
+        total = 0.0
+        for k in used:
+            assert terms[k] == pytest.approx(float(want[k]), rel=1e-4, abs=1e-7), (step, k)
+            total += (weights[k] if isinstance(weights[k], float) else weights[k][it]) * terms[k]
+        assert terms["g_total"] == pytest.approx(total, rel=1e-5), step
+    assert recipe.export()[1]["losses"] == {k: v if isinstance(v, list) else [v] * 3
+                                            for k, v in weights.items()}  # fmt: skip
+
+
+def test_losses_table_errors():
+    cpu = Context(torch.device("cpu"))
+    with pytest.raises(KeyError, match=r"unknown loss 'pixl'; did you mean 'pixel'"):
+        ProgressiveRecipe(load_config(overrides=[TINY, "losses.pixl=1.0"]), cpu)
+    with pytest.raises(
+        ValueError,
+        match=r"losses.pixel: recipe 'progressive' has 3 steps: .* list of 3, got \[1.0, 2.0\]",
+    ):
+        ProgressiveRecipe(load_config(overrides=[TINY, "losses.pixel=[1.0, 2.0]"]), cpu)
+    with pytest.raises(ValueError, match="losses.adversarial and losses.wgan name the same loss"):
+        ProgressiveRecipe(load_config(overrides=[TINY, "losses.wgan=1.0"]), cpu)
+    from progface.train.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"options.weights.heatmap: moved to losses.heatmap"):
+        load_config(overrides=["options.weights.heatmap=[0.0, 0.0, 0.0]"])
+    with pytest.raises(ConfigError, match=r"losses.pixel: expected a weight"):
+        load_config(overrides=['losses.pixel="ten"'])
+    with pytest.raises(ConfigError, match=r"recipe 'vdsr' trains a fixed objective"):
+        load_config(recipe="vdsr", overrides=["losses.pixel=1.0"])
+
+
+def test_a_generator_without_the_step_alpha_interface_is_refused(register_plugin):
+    from progface.hookspecs import hookimpl
+    from progface.registry import GeneratorSpec
+
+    class Plugin:
+        @hookimpl
+        def register_generators(self, register):
+            register(GeneratorSpec("test-plain", lambda: torch.nn.Conv2d(3, 3, 1)))
+
+    register_plugin(Plugin(), "test-plain-plugin")
+    cfg = load_config(overrides=[TINY, "options.generator=test-plain"])
+    with pytest.raises(ValueError, match=r"'test-plain' has no forward\(x, step, alpha\)"):
+        ProgressiveRecipe(cfg, Context(torch.device("cpu")), heatmap_source=TinySource(68))

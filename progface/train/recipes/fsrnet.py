@@ -10,6 +10,9 @@ Prior targets come from a heatmap source at 64 x 64 (any object with ``num_landm
 ``__call__(images [B,3,H,W] in [0,1]) -> [B,N,h,w]``, or a registered name). The default
 ``landmarks`` source renders the training folder's ``landmarks68.csv``. No parsing maps exist
 for the face data, so the prior is landmark heatmaps only (``num_parsing = 0``).
+
+Faithful re-implementations, so the objectives are fixed: the recipes take no ``[losses]``
+table. To train the FSRNet network with other losses, use ``--recipe sr --generator fsrnet``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,16 @@
 
 Defaults follow the authors' training code (the only public source of the weights and the
 schedule): steps of 50k/50k/100k iterations, alpha = min(1, k / 25k) within each step, L1 pixel
-loss, Adam (0, 0.99) at 1e-3, and the step-dependent loss weights below. The ``paper`` preset
-follows the paper's text where it differs (MSE pixel loss, alpha linear over the whole step).
-Presets ``table2-*`` are the rows of the paper's ablation (Table 2).
+loss, Adam (0, 0.99) at 1e-3, and the step-dependent loss weights of :data:`DEFAULT_LOSSES`.
+The ``paper`` preset follows the paper's text where it differs (MSE pixel loss, alpha linear
+over the whole step). Presets ``table2-*`` are the rows of the paper's ablation (Table 2).
+
+The generator's objective is the config's ``[losses]`` table: registered losses
+(``progface.losses.table``) with one weight for every step or a list of 3 per-step weights;
+the five terms of the paper are registered losses like any plugin's. The recipe provides the
+heatmap source (``source``) and the discriminator at the current step and alpha (``critic``)
+to the losses that need them; a loss that needs the heatmap source is not used at step 1
+(32 px). The critic minimises the WGAN-GP loss with ``gp_weight`` and ``drift``.
 
 Images are in [-1, 1] inside the recipe (the generator's range); the loop hands it [0, 1].
 """
@@ -13,15 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from progface.losses.adversarial import wgan_g_loss, wgan_gp_d_loss
-from progface.losses.attention import attention_loss, attention_map
-from progface.losses.heatmap import HeatmapLoss, heatmap_loss, heatmaps_of
-from progface.losses.perceptual import AUTHORS_LAYERS, PerceptualLoss
-from progface.losses.pixel import PIXEL_KINDS, pixel_loss
+from progface.losses.adversarial import wgan_gp_d_loss
+from progface.losses.heatmap import check_source, heatmaps_of
+from progface.losses.perceptual import AUTHORS_LAYERS
+from progface.losses.pixel import PIXEL_KINDS
+from progface.losses.table import LossBatch, Term, build_terms, parse_table, weighted_sum
 from progface.models.progressive import (
     ProgressiveConfig,
     ProgressiveDiscriminator,
@@ -32,37 +39,44 @@ from progface.train.recipes.base import Recipe
 from progface.weights import WeightsError
 
 TARGETS = {1: "x32", 2: "x64", 3: "hr"}  # the target image of each step
+STEPS = 3
+IMAGE_RANGE = (-1.0, 1.0)  # the generator's
 
-
-@dataclass
-class LossWeights:
-    """Weight of each term at steps 1, 2, 3 (the authors' code; the paper gives none)."""
-
-    pixel: list[float] = field(default_factory=lambda: [10.0, 10.0, 10.0])
-    perceptual: list[float] = field(default_factory=lambda: [1e-2, 1e-2, 1e-3])
-    adversarial: list[float] = field(default_factory=lambda: [1.0, 1.0, 0.1])
-    heatmap: list[float] = field(default_factory=lambda: [0.0, 50.0, 50.0])
-    attention: list[float] = field(default_factory=lambda: [0.0, 500.0, 50.0])
+# The default [losses] table: weight of each term at steps 1, 2, 3 (the authors' code; the
+# paper gives none). Keys are registered loss names; "adversarial" is the WGAN generator term.
+DEFAULT_LOSSES: dict[str, list[float]] = {
+    "pixel": [10.0, 10.0, 10.0],
+    "perceptual": [1e-2, 1e-2, 1e-3],
+    "adversarial": [1.0, 1.0, 0.1],
+    "heatmap": [0.0, 50.0, 50.0],
+    "attention": [0.0, 500.0, 50.0],
+}
 
 
 @dataclass
 class ProgressiveOptions:
-    """``[options]`` of the ``progressive`` recipe."""
+    """``[options]`` of the ``progressive`` recipe (the loss weights are the ``[losses]``
+    table)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"weights": "losses"}  # options.weights.X -> losses.X
 
     iterations: list[int] = field(default_factory=lambda: [50_000, 50_000, 100_000])
     # Fraction of each step over which alpha rises 0 -> 1 (code: 25k of 50k, 50k, 100k).
     fade: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.25])
     progressive: bool = True  # False: every iteration at the last step with alpha 1
-    pixel_loss: str = "l1"  # l1 (code) or mse (paper)
-    weights: LossWeights = field(default_factory=LossWeights)
-    perceptual: bool = True  # False: no VGG16 (e.g. when its weights are not available)
+    # a registered generator with forward(x, step, alpha) on [-1, 1] images
+    generator: str = "progressive"
+    generator_options: dict = field(default_factory=dict)  # its build options (JSON values)
+    pixel_loss: str = "l1"  # l1 (code) or mse (paper): the pixel term's kind
+    perceptual: bool = True  # False: no perceptual term, no VGG16 (e.g. without its weights)
     perceptual_layers: list[str] = field(default_factory=lambda: list(AUTHORS_LAYERS))
     perceptual_weights: str = ""  # vgg16-397923af.pth path; "" = cache/download; "random"
     heatmap_source: str = "fan-distilled"  # registered heatmap source (or pass an object)
     heatmap_source_options: dict = field(default_factory=dict)  # e.g. {work_size = 64}
     # Where the attention maps M* come from: "" = the heatmap source on the target (the paper);
     # "landmarks" = the training faces' labelled landmarks (data.landmarks = true), rendered
-    # as Gaussians at the target size: exact where the source is still weak, and free.
+    # as Gaussians at the target size: exact where the source is still weak, and free (the
+    # attention loss's landmarks option).
     attention_source: str = ""
     # warm start: a generator file (e.g. the shipped ours weights) loaded before the first
     # iteration; "" = random initialisation. Not used on --resume (the checkpoint wins).
@@ -75,15 +89,16 @@ class ProgressiveOptions:
     gp_weight: float = 10.0
     drift: float = 0.001
     fresh_fake: bool = True  # D sees a new G output after G's step (the authors' order)
-    channels: list[int] = field(default_factory=lambda: [512, 256, 128, 64])  # tests only
+    # widths of D, and of G when its build takes `channels` (smaller ones are for tests)
+    channels: list[int] = field(default_factory=lambda: [512, 256, 128, 64])
 
 
-_NO_LANDMARKS = {"weights": {"heatmap": [0.0, 0.0, 0.0], "attention": [0.0, 0.0, 0.0]}}
+_NO_LANDMARKS = {"heatmap": [0.0, 0.0, 0.0], "attention": [0.0, 0.0, 0.0]}
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"options": {"pixel_loss": "mse", "fade": [0.0, 1.0, 1.0]}},
-    "table2-pixel-wgan": {"options": {"perceptual": False, **_NO_LANDMARKS}},
-    "table2-perceptual": {"options": _NO_LANDMARKS},
-    "table2-heatmap": {"options": {"weights": {"attention": [0.0, 0.0, 0.0]}}},
+    "table2-pixel-wgan": {"options": {"perceptual": False}, "losses": _NO_LANDMARKS},
+    "table2-perceptual": {"losses": _NO_LANDMARKS},
+    "table2-heatmap": {"losses": {"attention": [0.0, 0.0, 0.0]}},
     "table2-no-progressive": {"options": {"progressive": False}},
     "table2-full": {},
 }
@@ -127,9 +142,6 @@ def _validate(opts: ProgressiveOptions) -> None:
         raise ValueError(f"options.fade needs 3 fractions in [0, 1], got {opts.fade}")
     if opts.pixel_loss not in PIXEL_KINDS:
         raise ValueError(f"options.pixel_loss must be one of {PIXEL_KINDS}")
-    for name, values in vars(opts.weights).items():
-        if len(values) != 3:
-            raise ValueError(f"options.weights.{name} needs 3 values (steps 1-3), got {values}")
     if opts.attention_source not in ATTENTION_SOURCES:
         raise ValueError(f"options.attention_source must be one of {ATTENTION_SOURCES}")
     if opts.lr_decay not in LR_DECAYS:
@@ -143,19 +155,36 @@ def _validate(opts: ProgressiveOptions) -> None:
 class ProgressiveRecipe(Recipe):
     """Builds G, D, their Adam optimisers and the losses; one iteration = G step + D step."""
 
-    def __init__(self, cfg, ctx: Context, *, heatmap_source: Any = None, perceptual: Any = None):
+    def __init__(
+        self,
+        cfg,
+        ctx: Context,
+        *,
+        heatmap_source: Any = None,
+        perceptual: Any = None,
+        losses: dict[str, Any] | None = None,
+    ):
+        """``heatmap_source`` (an object, instead of ``options.heatmap_source``),
+        ``perceptual`` (a ready module for the ``perceptual`` term) and ``losses`` (ready
+        modules by loss name) are the library API's objects (``train(cfg, ...)``)."""
         opts: ProgressiveOptions = cfg.options
         _validate(opts)
         self.opts, self.ctx = opts, ctx
         self.preset = cfg.preset
         arch = ProgressiveConfig(channels=tuple(opts.channels))
         steps = self._steps_trained()
-        w = opts.weights
-        # D exists only when some trained step uses the adversarial term: no memory, no
+        self.terms = parse_table(cfg.losses, STEPS, cfg.recipe)
+        if not opts.perceptual:  # the switch that needs no VGG16 weights
+            self.terms = [t for t in self.terms if t.spec.name != "perceptual"]
+        used = [t for t in self.terms if any(self._active(t, s) for s in steps)]
+        for step in steps:
+            if not any(self._active(t, step) for t in self.terms):
+                raise ValueError(f"[losses]: no term has a nonzero weight at step {step}")
+        # D exists only when some trained step uses a term that needs it: no memory, no
         # compute and no checkpoint space for a critic that is never used
-        train_d = any(w.adversarial[s - 1] for s in steps)
+        train_d = any("critic" in t.spec.needs for t in used)
         betas = tuple(opts.betas)
-        generator = ProgressiveGenerator(config=arch)
+        generator, self.generator_options = self._build_generator(arch)
         if opts.init_generator:
             from progface.weights import load_safetensors, load_state_checked
 
@@ -169,38 +198,92 @@ class ProgressiveRecipe(Recipe):
             self.opt_d = torch.optim.Adam(self.d.parameters(), lr=opts.lr, betas=betas)
         self.total_iterations = sum(opts.iterations)
 
-        self.perceptual = None
-        if opts.perceptual and any(w.perceptual[s - 1] for s in steps):
-            if perceptual is None:
-                try:
-                    perceptual = PerceptualLoss(
-                        opts.perceptual_layers, weights=opts.perceptual_weights or None
-                    )
-                except WeightsError as err:
-                    raise WeightsError(
-                        f"{err}; or pass --perceptual-weights PATH, or train without the "
-                        "perceptual term (--set options.perceptual=false)"
-                    ) from err
-            self.perceptual = perceptual.to(ctx.device)
-        self.heatmaps = None
         self.heatmap_source_name = None
-        if any(w.heatmap[s - 1] or w.attention[s - 1] for s in steps if s > 1):
-            if heatmap_source is None:
+        self.source = None
+        self.perceptual_source = "off"
+
+        def make_source():
+            source = heatmap_source
+            if source is None:
                 from progface import plugins
 
                 spec = plugins.get("heatmap_sources", opts.heatmap_source)
-                heatmap_source = spec.build(**opts.heatmap_source_options)
+                source = spec.build(**opts.heatmap_source_options)
                 self.heatmap_source_name = opts.heatmap_source
             else:
-                self.heatmap_source_name = type(heatmap_source).__name__
-            if isinstance(heatmap_source, torch.nn.Module):
-                heatmap_source = heatmap_source.to(ctx.device)
-            self.heatmaps = HeatmapLoss(heatmap_source)  # holds the frozen source
-        if opts.attention_source == "landmarks":
-            from progface.landmarks.sources import LandmarkHeatmaps
+                self.heatmap_source_name = type(source).__name__
+            if isinstance(source, torch.nn.Module):
+                source = source.to(ctx.device)
+            self.source = check_source(source)  # frozen: eval mode, no parameter gradients
+            return self.source
 
-            self.labelled = LandmarkHeatmaps()
+        prebuilt = {
+            **(losses or {}),
+            **({"perceptual": perceptual} if perceptual is not None else {}),
+        }
+        objects = {"source": make_source}
+        if train_d:
+            objects["critic"] = lambda: self._critic
+        try:
+            build_terms(
+                self.terms, recipe=cfg.recipe, objects=objects, device=ctx.device,
+                used=lambda term: any(term is u for u in used), defaults=self._loss_defaults(),
+                options=cfg.loss_options, prebuilt=prebuilt,
+            )  # fmt: skip
+        except WeightsError as err:  # terms are built in order: the first unbuilt one failed
+            failed = next(t for t in used if t.module is None)
+            if failed.spec.name != "perceptual":
+                raise
+            raise WeightsError(
+                f"{err}; or pass --perceptual-weights PATH, or train without the "
+                "perceptual term (--set options.perceptual=false)"
+            ) from err
+        self.perceptual = next((t.module for t in used if t.spec.name == "perceptual"), None)
+        if self.perceptual is not None:
+            self.perceptual_source = f"vgg16 {getattr(self.perceptual, 'weights_source', 'custom')}"
         self.step, self.alpha = schedule(opts, 0)
+
+    def _build_generator(self, arch: ProgressiveConfig) -> tuple[torch.nn.Module, dict]:
+        """The registered ``options.generator``; its build gets ``channels`` when it takes them."""
+        import inspect
+
+        from progface import plugins
+
+        opts = self.opts
+        spec = plugins.get("generators", opts.generator)
+        kwargs = dict(opts.generator_options)
+        if "channels" in inspect.signature(spec.build).parameters:
+            kwargs.setdefault("channels", list(arch.channels))
+        generator = spec.build(**kwargs)
+        try:
+            inspect.signature(generator.forward).bind(None, 3, 1.0)
+        except TypeError:
+            raise ValueError(
+                f"options.generator: generator {opts.generator!r} has no forward(x, step, alpha), "
+                "the progressive recipe's interface; train it with --recipe sr"
+            ) from None
+        return generator, kwargs
+
+    def _loss_defaults(self) -> dict[str, dict[str, Any]]:
+        """Build options of the paper's terms from this recipe's ``[options]`` keys (by loss
+        name; ``[loss_options]`` overrides them)."""
+        opts = self.opts
+        return {
+            "pixel": {"kind": opts.pixel_loss},
+            "perceptual": {"layers": opts.perceptual_layers,
+                           "weights": opts.perceptual_weights or None},
+            "attention": {"landmarks": opts.attention_source == "landmarks"},
+            "wgan-gp": {"gp_weight": opts.gp_weight, "drift": opts.drift},
+        }  # fmt: skip
+
+    def _critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D at the current step and alpha (what the ``critic`` of a loss calls)."""
+        return self.d(x, self.step, self.alpha)
+
+    def _active(self, term: Term, step: int) -> bool:
+        """The term is computed at ``step``: a nonzero weight, and not a heatmap-source term at
+        step 1 (32 px)."""
+        return bool(term.weight(step)) and (step > 1 or "source" not in term.spec.needs)
 
     def _steps_trained(self) -> list[int]:
         return [3] if not self.opts.progressive else list(range(1, len(self.opts.iterations) + 1))
@@ -232,8 +315,6 @@ class ProgressiveRecipe(Recipe):
         opts, ctx = self.opts, self.ctx
         step, alpha = schedule(opts, iteration)
         self.step, self.alpha = step, alpha
-        i = step - 1
-        w = opts.weights
         lr = batch["lr"] * 2 - 1
         target = batch[TARGETS[step]] * 2 - 1
         for group in self.opt_g.param_groups:
@@ -244,30 +325,14 @@ class ProgressiveRecipe(Recipe):
             self.d.requires_grad_(False)
 
         # generator update
+        lazy = {}
+        if self.source is not None:  # the source's heatmaps of the target, shared by the terms
+            lazy["heatmaps"] = lambda: _no_grad(heatmaps_of, self.source, target, IMAGE_RANGE)
+        seen = LossBatch(batch, lazy)
         with ctx.autocast():
             fake = self.g(lr, step, alpha)
-            terms: dict[str, torch.Tensor] = {"pixel": pixel_loss(fake, target, opts.pixel_loss)}
-            total = w.pixel[i] * terms["pixel"]
-            if self.perceptual is not None and w.perceptual[i]:
-                terms["perceptual"] = self.perceptual(fake, target)
-                total = total + w.perceptual[i] * terms["perceptual"]
-            if w.adversarial[i]:
-                terms["adversarial"] = wgan_g_loss(self.d(fake, step, alpha))
-                total = total + w.adversarial[i] * terms["adversarial"]
-            if self.heatmaps is not None and step > 1 and (w.heatmap[i] or w.attention[i]):
-                labelled = opts.attention_source == "landmarks"
-                real_hm = None  # the source's heatmaps of the target, shared by both losses
-                if w.heatmap[i] or not labelled:
-                    real_hm = self.heatmaps.real_heatmaps(target)
-                if w.heatmap[i]:
-                    fake_hm = heatmaps_of(self.heatmaps.source, fake, self.heatmaps.input_range)
-                    terms["heatmap"] = heatmap_loss(fake_hm.float(), real_hm.float())
-                    total = total + w.heatmap[i] * terms["heatmap"]
-                if w.attention[i]:
-                    att_hm = self._labelled_heatmaps(batch, target) if labelled else real_hm
-                    att = attention_map(att_hm.float())
-                    terms["attention"] = attention_loss(fake.float(), target, att)
-                    total = total + w.attention[i] * terms["attention"]
+            total, terms = weighted_sum(self.terms, step, fake, target, seen, IMAGE_RANGE,
+                                        skip=lambda t: not self._active(t, step))  # fmt: skip
         ctx.step(self.opt_g, total, terms)
 
         out = {k: float(v.detach()) for k, v in terms.items()}
@@ -290,25 +355,15 @@ class ProgressiveRecipe(Recipe):
         out["d_total"] = float(d_total.detach())
         return out
 
-    def _labelled_heatmaps(self, batch: dict[str, Any], target: torch.Tensor) -> torch.Tensor:
-        """Gaussians at the batch's labelled landmarks (128-px coordinates), at the target size."""
-        from progface.landmarks.heatmaps import rescale_points
-
-        points = batch.get("landmarks")
-        if points is None:
-            raise ValueError(
-                "options.attention_source = 'landmarks' needs labelled training faces: "
-                "set data.landmarks = true (a landmarks68.csv or .pts files beside the images)"
-            )
-        size = target.shape[-1]
-        points = rescale_points(points.float(), batch["hr"].shape[-1], size)
-        return self.labelled.heatmaps_from_points(points, size)
-
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The generator's weights and the facts ``ours`` and the reader need."""
         step, alpha = self.state()["step"], self.state()["alpha"]
+        own = type(self.g) is ProgressiveGenerator
         return dict(self.g.state_dict()), {
-            "architecture": "progressive-generator",
+            "architecture": "progressive-generator" if own else self.opts.generator,
+            "generator": self.opts.generator,
+            "generator_options": self.generator_options,
+            "interface": "progressive",
             "channels": list(self.opts.channels),
             "step": step,
             "alpha": alpha,
@@ -316,14 +371,16 @@ class ProgressiveRecipe(Recipe):
             "output": "0.5 * y + 0.5 maps to [0, 1]",
             "preset": self.preset,
             "pixel_loss": self.opts.pixel_loss,
-            "perceptual": (
-                "off"
-                if self.perceptual is None
-                else f"vgg16 {getattr(self.perceptual, 'weights_source', 'custom')}"
-            ),  # fmt: skip
+            "losses": {t.key: t.weights for t in self.terms if t.module is not None},
+            "perceptual": self.perceptual_source,
             "heatmap_source": self.heatmap_source_name or "none",
             "attention_source": self.opts.attention_source or self.heatmap_source_name or "none",
         }
+
+
+def _no_grad(fn, *args):
+    with torch.no_grad():
+        return fn(*args)
 
 
 def build(cfg, ctx: Context, **objects: Any) -> ProgressiveRecipe:

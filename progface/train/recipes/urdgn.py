@@ -7,6 +7,9 @@
 - Balancing: when either D loss term (real or fake) is below 0.3 D is not updated; when either
   is above 0.7 G is not updated; when both would be frozen, both update.
 - Data in [-1, 1]; the released code's minibatch is 128 faces = 64 real + 64 generated.
+
+A faithful re-implementation, so the objective is fixed: the recipe takes no ``[losses]`` table.
+To train the URDGN generator with other losses, use ``--recipe sr --generator urdgn``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ As in the VDSR paper: Euclidean loss on the HR image, SGD with momentum 0.9 and 
 adjustable gradient clipping (each gradient element clamped to [-theta/lr, theta/lr]) and
 random 41x41 training patches. The input is the paper's LR face (16 px) bicubic-upsampled to
 128 px. What the paper does not fix for faces (iterations, theta) is an option.
+
+A faithful re-implementation, so the objective is fixed: the recipe takes no ``[losses]`` table.
+To train the VDSR network with other losses, use ``--recipe sr --generator vdsr``.
 """
 
 from __future__ import annotations
