@@ -25,11 +25,7 @@ from torch import nn
 
 from progface.losses.table import LossBatch, build_terms, parse_table, weighted_sum
 from progface.train.config import bounded
-
-try:  # the recipes' base class, which a loop that has it requires (the loop branch adds it)
-    from progface.train.recipes.base import Recipe as _RecipeBase
-except ImportError:  # a loop without it takes any object with the Recipe protocol
-    _RecipeBase = object
+from progface.train.recipes.base import Recipe
 
 __all__ = ["DEFAULT_LOSSES", "SROptions", "SRRecipe", "build", "recipe_spec", "super_resolver"]
 
@@ -60,7 +56,7 @@ def super_resolver(net: nn.Module):
     return run if callable(run) else net
 
 
-class SRRecipe(_RecipeBase):
+class SRRecipe(Recipe):
     """One generator, one Adam optimiser, the weighted ``[losses]`` of SR and HR faces."""
 
     def __init__(self, cfg, ctx, *, heatmap_source: Any = None, losses: dict | None = None):
