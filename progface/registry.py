@@ -143,6 +143,9 @@ class RecipeSpec(_Spec):
     datasets: Callable[..., Any] | None = None
     description: str = ""
     method: str | None = None  # the method that runs this recipe's exported weights
+    # bench table row of a run trained with a preset, where it differs from the preset's name
+    # (e.g. the progressive recipe's own presets are Table 2's full method, "table2-full")
+    preset_rows: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     losses: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 

@@ -129,6 +129,7 @@ def _recipe_spec() -> RecipeSpec:
     return RecipeSpec(
         name="progressive", build=_build_recipe, options=ProgressiveOptions, presets=PRESETS,
         method="ours", losses=DEFAULT_LOSSES,
+        preset_rows={"default": "table2-full", "paper": "table2-full"},
         description="the paper's progressive GAN training with attention and heatmap losses",
     )  # fmt: skip
 

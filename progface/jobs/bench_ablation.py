@@ -15,12 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from progface import plugins
 from progface.weights import load_safetensors
 
 __all__ = ["RunRow", "ablation_rows", "read_run"]
-
-# The progressive recipe's own presets are the full method (Table 2's last row).
-FULL_METHOD_PRESETS = {"default": "table2-full", "paper": "table2-full"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class RunRow:
     method: str
     weights: Path
     recipe: str
-    preset: str  # Table 2 key for a progressive run, else the run's own preset
+    preset: str  # the bench table row (the recipe spec's preset_rows), else the run's preset
 
 
 def read_run(folder: str | os.PathLike[str], label: str | None = None) -> RunRow:
@@ -50,8 +48,9 @@ def read_run(folder: str | os.PathLike[str], label: str | None = None) -> RunRow
     preset = str(raw.get("preset", "default"))
     _, facts = load_safetensors(weights)
     method = str(facts.get("method") or _recipe_method(recipe, facts.get("generator")))
-    if recipe == "progressive":
-        preset = FULL_METHOD_PRESETS.get(preset, preset)
+    regs = plugins.registries()["recipes"]
+    if recipe in regs:
+        preset = regs.get(recipe).preset_rows.get(preset, preset)
     return RunRow(label or folder.name, method, weights, recipe, preset)
 
 
@@ -59,8 +58,6 @@ def _recipe_method(recipe: str, generator: str | None = None) -> str:
     """The method that runs ``recipe``'s weights: its spec's ``method`` when that method runs
     the weights' ``generator`` (or the weights name none), else the method of that generator
     (``progface.jobs.runtime.method_spec``), else the recipe's name."""
-    from progface import plugins
-
     regs = plugins.registries()["recipes"]
     method = regs.get(recipe).method if recipe in regs else None
     methods = plugins.registries()["methods"]
