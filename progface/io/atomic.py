@@ -3,7 +3,9 @@
 The content is written to a unique hidden temp file beside the target (``.<name>.<random>.tmp``)
 and moved into place in one step, so a crash never leaves a half-written file. Without
 ``overwrite`` an existing file is never replaced: the move is a hard link, which fails when the
-target exists (no check-then-write race). The temp file is removed whatever happens.
+target exists (no check-then-write race). The temp file is removed whatever happens. The file
+gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask), not the
+owner-only mode of the temp file.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object],
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: outputs are meant to be shared
         write(tmp)
         if overwrite:
             os.replace(tmp, path)
@@ -38,6 +41,12 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object],
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def _move_no_replace(tmp: Path, path: Path) -> None:

@@ -3,7 +3,8 @@
 The LR input of each face is made by the paper's chain from its HR image. Writes
 ``results.csv`` (one row per image x method x metric, per-image values), ``summary.json``
 (the protocol's figures with data, weights, versions and date) and ``comparison.png`` (HR | LR |
-one column per method); returns the Markdown table that the command prints.
+one column per method), and with ``report="html"`` ``report.html`` (:mod:`progface.jobs.report`);
+returns the Markdown table that the command prints.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from progface.data.errors import ImageError
 from progface.io.atomic import output_folder, write_atomic, write_text_atomic
 from progface.io.figures import grid, save_atomic
 from progface.io.inputs import load_face, scan_folder
+from progface.jobs.report import check_report, write_report
 from progface.jobs.runtime import (
     check_takes_weights,
     load_method,
@@ -128,12 +130,15 @@ def run_bench(
     progress: bool = True,
     extra_rows: list[tuple[str, str, str | Path]] | None = None,
     precision: str | None = None,
+    report: str | None = None,
 ) -> BenchResult:
     """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set.
 
     ``extra_rows`` adds rows ``(label, method, weights)``: a method with other weights, e.g. the
-    run folders of an ablation (``progface.jobs.bench_ablation``).
+    run folders of an ablation (``progface.jobs.bench_ablation``). ``report="html"`` also writes
+    ``out/report.html`` (needs ``out``).
     """
+    check_report(report, out)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     weights = weights or {}
@@ -177,6 +182,16 @@ def run_bench(
     result.notes = _notes(protocol, hr.shape[-1])
     if out is not None:
         _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)
+    if out is not None and report is not None:
+        runs = {label: (method, path) for label, method, path in entries}
+
+        def rerun(label: str, faces: torch.Tensor) -> torch.Tensor:  # the report's few faces
+            method, path = runs[label]
+            model, _ = load_method(method, device, path, precision=precision)
+            with torch.inference_mode():
+                return model(faces.to(device)).float().cpu().clamp(0, 1)
+
+        write_report(Path(out), result, rows, names, hr, lr, rerun)
     return result
 
 

@@ -53,3 +53,20 @@ write_atomic(sys.argv[1], writer)
                           timeout=60)  # fmt: skip
     assert proc.returncode == 128 + 15
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_umask_permissions_not_the_temp_files(tmp_path):
+    import os
+    import stat
+
+    from progface.io.atomic import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "shared.txt", "x")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        private = write_text_atomic(tmp_path / "private.txt", "x")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
