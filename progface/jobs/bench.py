@@ -26,6 +26,7 @@ from progface.data.errors import ImageError
 from progface.io.atomic import output_folder, write_atomic, write_text_atomic
 from progface.io.figures import grid, save_atomic
 from progface.io.inputs import load_face, scan_folder
+from progface.io.prefetch import prefetch
 from progface.jobs.report import check_report, write_report
 from progface.jobs.runtime import (
     check_takes_weights,
@@ -85,25 +86,52 @@ def _mean(values: list[float]) -> float:
     return sum(min(v, PSNR_CAP_DB) for v in values) / len(values)
 
 
-def load_faces(data: Path, crop: str, limit: int | None, progress: bool):
-    """HR and LR tensors of every readable face, and the skipped files with reasons."""
-    paths = scan_folder(data)[0]  # other files (csv, txt) are not faces: not reported
+def face_batches(paths: list[Path], crop: str, batch_size: int, limit: int | None = None):
+    """Per batch: ``(names, paths, hr [B,3,128,128], lr [B,3,16,16], skipped)`` of up to
+    ``batch_size`` readable faces, stopping after ``limit`` readable faces; ``skipped`` lists
+    the unreadable files met on the way (``{"file", "reason"}``)."""
+    taken = 0
+    batch: list[tuple[Path, dict]] = []
     skipped: list[dict[str, str]] = []
-    names, hr, lr = [], [], []
-    for path in tqdm(paths, desc="loading faces", unit="img", disable=not progress):
-        if limit is not None and len(names) >= limit:
+    for path in paths:
+        if limit is not None and taken >= limit:
             break
         try:
             face = load_face(path, crop, need_hr=True)
         except ImageError as err:
             skipped.append({"file": str(path), "reason": err.reason})
             continue
-        names.append(path.name)
-        hr.append(face["hr"])
-        lr.append(face["lr"])
-    if not names:
-        raise ImageError(data, f"no readable face images{_skip_summary(skipped)}")
-    return names, torch.stack(hr), torch.stack(lr), skipped
+        batch.append((path, face))
+        taken += 1
+        if len(batch) == batch_size:
+            yield _stacked(batch, skipped)
+            batch, skipped = [], []
+    if batch or skipped:
+        yield _stacked(batch, skipped)
+
+
+def _stacked(batch: list[tuple[Path, dict]], skipped: list[dict[str, str]]):
+    if not batch:
+        return [], [], None, None, skipped
+    hr = torch.stack([f["hr"] for _, f in batch])
+    lr = torch.stack([f["lr"] for _, f in batch])
+    return [p.name for p, _ in batch], [p for p, _ in batch], hr, lr, skipped
+
+
+class FaceFiles:
+    """Faces of the bench read again on demand (the report's few faces): ``hr[i]``,
+    ``lr[[i, j]]`` decode just those files."""
+
+    def __init__(self, paths: list[Path], crop: str, key: str) -> None:
+        self.paths, self.crop, self.key = paths, crop, key
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            return load_face(self.paths[index], self.crop, need_hr=True)[self.key]
+        return torch.stack([self[int(i)] for i in index])
 
 
 def _skip_summary(skipped: list[dict[str, str]], show: int = 3) -> str:
@@ -156,43 +184,83 @@ def run_bench(
         check_takes_weights(method_spec(name), path, f"--weights {name}={path}")
     device = pick_device(device)
     data = Path(data)
-    names, hr, lr, skipped = load_faces(data, crop, limit, progress)
+    paths = scan_folder(data)[0]  # other files (csv, txt) are not faces: not reported
+    created = out is not None and not Path(out).exists()
     if out is not None:
         output_folder(out)  # a file or a read-only folder fails before any method runs
-    result = BenchResult(protocol, str(data), len(names), skipped=skipped)
-    rows: list[dict[str, Any]] = []
-    shown: dict[str, torch.Tensor] = {}
+    result = BenchResult(protocol, str(data), 0)
     facts: dict[str, Any] = {}
+    runs: dict[str, _MethodRun] = {}
     for name, method, path in entries:
         try:
             model, facts[name] = load_method(method, device, path, precision=precision)
-            got = _bench_method(name, model, protocol, metric_specs, names, hr, lr, device,
-                                batch_size, figure_faces, progress)  # fmt: skip
-        except (KeyboardInterrupt, SystemExit):
-            raise
         except Exception as err:  # one failing method must not lose the others' results
-            if os.environ.get("PROGFACE_DEBUG") == "1":
-                raise
-            result.not_run[name] = _failure(name, method, err)
-            facts.pop(name, None)
-            print(f"progface bench: {name!r} skipped: {result.not_run[name]}", file=sys.stderr)
+            _not_run(result, facts, runs, name, method, err)
             continue
-        result.summary[name], method_rows, shown[name] = got
+        runs[name] = _MethodRun(name, method, model, protocol, metric_specs)
+    names: list[str] = []
+    read: list[Path] = []
+    shown_hr, shown_lr = [], []
+    total = len(paths) if limit is None else min(limit, len(paths))
+    bar = tqdm(total=total, desc="bench", unit="img", disable=not progress)
+    # one pass over the faces, every method on each batch: each file is decoded once, the next
+    # batch while this one runs, and memory holds a few batches whatever the folder's size
+    with torch.inference_mode():
+        for batch_names, batch_paths, hr, lr, bad in prefetch(
+            face_batches(paths, crop, batch_size, limit)
+        ):
+            result.skipped += bad
+            bar.update(len(batch_names) + len(bad))
+            if not batch_names:
+                continue
+            names += batch_names
+            read += batch_paths
+            if len(shown_hr) < figure_faces:
+                shown_hr += list(hr[: figure_faces - len(shown_hr)])
+                shown_lr += list(lr[: figure_faces - len(shown_lr)])
+            for name, run in list(runs.items()):
+                try:
+                    run.update(batch_names, hr, lr, device, figure_faces)
+                except Exception as err:
+                    _not_run(result, facts, runs, name, run.method, err)
+    bar.close()
+    if not names:
+        if created:  # nothing to write: leave no empty folder behind
+            Path(out).rmdir()
+        raise ImageError(data, f"no readable face images{_skip_summary(result.skipped)}")
+    result.images = len(names)
+    rows: list[dict[str, Any]] = []
+    shown: dict[str, torch.Tensor] = {}
+    for name, run in runs.items():
+        result.summary[name], method_rows, shown[name] = run.finish()
         rows += method_rows
-    result.notes = _notes(protocol, hr.shape[-1])
+    result.notes = _notes(protocol, 128)
     if out is not None:
-        _write(Path(out), result, rows, facts, hr[:figure_faces], lr[:figure_faces], shown, device)
+        figure_hr = torch.stack(shown_hr)
+        figure_lr = torch.stack(shown_lr)
+        _write(Path(out), result, rows, facts, figure_hr, figure_lr, shown, device)
     if out is not None and report is not None:
-        runs = {label: (method, path) for label, method, path in entries}
+        labels = {label: (method, path) for label, method, path in entries}
 
         def rerun(label: str, faces: torch.Tensor) -> torch.Tensor:  # the report's few faces
-            method, path = runs[label]
+            method, path = labels[label]
             model, _ = load_method(method, device, path, precision=precision)
             with torch.inference_mode():
                 return model(faces.to(device)).float().cpu().clamp(0, 1)
 
-        write_report(Path(out), result, rows, names, hr, lr, rerun)
+        hr_files, lr_files = FaceFiles(read, crop, "hr"), FaceFiles(read, crop, "lr")
+        write_report(Path(out), result, rows, names, hr_files, lr_files, rerun)
     return result
+
+
+def _not_run(result, facts, runs, name: str, method: str, err: Exception) -> None:
+    """Record why ``name`` has no row (loading or running failed) and drop it."""
+    if isinstance(err, (KeyboardInterrupt, SystemExit)) or os.environ.get("PROGFACE_DEBUG") == "1":
+        raise err
+    result.not_run[name] = _failure(name, method, err)
+    facts.pop(name, None)
+    runs.pop(name, None)
+    print(f"progface bench: {name!r} skipped: {result.not_run[name]}", file=sys.stderr)
 
 
 def _failure(name: str, method: str, err: Exception) -> str:
@@ -203,45 +271,52 @@ def _failure(name: str, method: str, err: Exception) -> str:
     return f"{what}{text} (method {method!r} of plugin {plugin!r})"
 
 
-def _bench_method(name, model, protocol, metric_specs, names, hr, lr, device, batch_size,
-                  figure_faces, progress):  # fmt: skip
-    """Run one loaded method over every face; returns (summary, csv rows, figure faces)."""
-    per_image: dict[str, list[float]] = {m.name: [] for m in metric_specs}
-    pfsr = _pfsr_protocol() if protocol == "pfsr" else None
-    shown = None
-    started = time.perf_counter()
-    bar = tqdm(total=len(names), desc=f"bench {name}", unit="img", disable=not progress)
-    with torch.inference_mode():
-        for start in range(0, len(names), batch_size):
-            sr = model(lr[start : start + batch_size].to(device)).float().cpu()
-            target = hr[start : start + batch_size]
-            if tuple(sr.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"returned shape {tuple(sr.shape)}, expected {tuple(target.shape)}"
-                )
-            if pfsr is not None:
-                pfsr.update(sr, target)
-            sr = sr.clamp(0, 1)
-            for m in metric_specs:
-                per_image[m.name] += [float(v) for v in m.fn(sr, target)]
-            if start == 0:
-                shown = sr[:figure_faces]
-            bar.update(len(target))
-    bar.close()
-    seconds = time.perf_counter() - started
-    rows = [
-        {"image": n, "method": name, "metric": m.name, "value": v}
-        for m in metric_specs
-        for n, v in zip(names, per_image[m.name])
-    ]
-    if pfsr is not None:
-        summary = {k: v for k, v in pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")}
-        summary = {k.replace("_", "-"): v for k, v in summary.items()}
-        # metrics the protocol does not define (e.g. nme) keep their per-image means
-        summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
-    else:
-        summary = {m: _mean(v) for m, v in per_image.items()}
-    return {**summary, "images": len(names), "seconds": seconds}, rows, shown
+class _MethodRun:
+    """One method's scores, batch by batch; its rows count only once it ran on every face."""
+
+    def __init__(self, name, method, model, protocol, metric_specs) -> None:
+        self.name, self.method, self.model = name, method, model
+        self.metric_specs = metric_specs
+        self.pfsr = _pfsr_protocol() if protocol == "pfsr" else None
+        self.per_image: dict[str, list[float]] = {m.name: [] for m in metric_specs}
+        self.names: list[str] = []
+        self.shown: list[torch.Tensor] = []
+        self.seconds = 0.0
+
+    def update(self, names, hr, lr, device, figure_faces: int) -> None:
+        started = time.perf_counter()
+        sr = self.model(lr.to(device)).float().cpu()
+        if tuple(sr.shape) != tuple(hr.shape):
+            raise ValueError(f"returned shape {tuple(sr.shape)}, expected {tuple(hr.shape)}")
+        if self.pfsr is not None:
+            self.pfsr.update(sr, hr)
+        sr = sr.clamp(0, 1)
+        for m in self.metric_specs:
+            self.per_image[m.name] += [float(v) for v in m.fn(sr, hr)]
+        if len(self.shown) < figure_faces:
+            self.shown += list(sr[: figure_faces - len(self.shown)])
+        self.names += names
+        self.seconds += time.perf_counter() - started
+
+    def finish(self):
+        """(summary, csv rows, figure faces)"""
+        rows = [
+            {"image": n, "method": self.name, "metric": m.name, "value": v}
+            for m in self.metric_specs
+            for n, v in zip(self.names, self.per_image[m.name])
+        ]
+        per_image = self.per_image
+        if self.pfsr is not None:
+            summary = {
+                k: v for k, v in self.pfsr.compute().items() if k in ("psnr", "ssim", "ms_ssim")
+            }
+            summary = {k.replace("_", "-"): v for k, v in summary.items()}
+            # metrics the protocol does not define (e.g. nme) keep their per-image means
+            summary |= {m: _mean(v) for m, v in per_image.items() if m not in summary}
+        else:
+            summary = {m: _mean(v) for m, v in per_image.items()}
+        stats = {**summary, "images": len(self.names), "seconds": self.seconds}
+        return stats, rows, torch.stack(self.shown)
 
 
 def _pfsr_protocol():

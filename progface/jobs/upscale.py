@@ -3,12 +3,15 @@
 Writes ``OUT/sr/<name>.png``, ``OUT/compare/<name>.png`` (LR | bicubic | SR) and
 ``OUT/manifest.json``. Never writes into the input folder, keeps existing outputs unless
 ``overwrite``, writes every file atomically, and skips (and reports) files it cannot read.
+Faces stream through in batches (decoded ahead, written behind): memory stays flat as the
+folder grows.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from progface.data.errors import ImageError
 from progface.io.atomic import output_folder, write_new, write_text_atomic
 from progface.io.figures import grid, save_atomic, to_pil
 from progface.io.inputs import load_face, scan_folder
+from progface.io.prefetch import prefetch
 from progface.jobs.runtime import load_method, pick_device, run_facts
 from progface.models.interpolate import Interpolate
 
@@ -91,28 +95,32 @@ def upscale_folder(
     entries: list[dict[str, Any]] = [
         {"input": str(p), "status": "skipped", "reason": why} for p, why in others
     ]
-    todo: list[tuple[Path, torch.Tensor]] = []
+    todo: list[Path] = []
     for path in images:
         targets = [out / "sr" / names[path], out / "compare" / names[path]]
         existing = [str(t) for t in targets if t.exists()]
         if not overwrite and existing:
             entries.append(_kept(path, existing))
             continue
-        try:
-            todo.append((path, load_face(path, crop)["lr"]))
-        except ImageError as err:
-            entries.append({"input": str(path), "status": "skipped", "reason": err.reason})
+        todo.append(path)
     bar = tqdm(total=len(todo), desc=f"upscale ({method})", unit="img", disable=not progress)
-    with torch.inference_mode():
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            lr = torch.stack([t for _, t in chunk]).to(device)
-            sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
-            for (path, lr_img), sr_img, bic_img in zip(chunk, sr, bic):
-                panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", f"SR ({method})"])
-                files = {"sr": to_pil(sr_img), "compare": panel}
-                entries.append(_save_outputs(path, files, out, names[path], overwrite))
-            bar.update(len(chunk))
+    # decoding runs one batch ahead and writing one batch behind the network, in threads:
+    # memory holds a few batches whatever the folder's size
+    written: deque[Future] = deque()
+    with torch.inference_mode(), ThreadPoolExecutor(1, "progface-write") as writer:
+        for chunk, skipped in prefetch(_lr_batches(todo, crop, batch_size)):
+            entries += skipped
+            if chunk:
+                lr = torch.stack([t for _, t in chunk]).to(device)
+                sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
+                written.append(writer.submit(
+                    _write_batch, chunk, sr, bic, method, out, names, overwrite
+                ))  # fmt: skip
+            while len(written) > 1:
+                entries += written.popleft().result()
+            bar.update(len(chunk) + len(skipped))
+        for job in written:
+            entries += job.result()
     bar.close()
     manifest = {
         **facts,
@@ -129,6 +137,28 @@ def upscale_folder(
         path = write_new(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     manifest["manifest"] = str(path)
     return manifest
+
+
+def _lr_batches(paths: list[Path], crop: str, batch_size: int):
+    """Per ``batch_size`` inputs: ``([(path, lr [3,16,16])], [skip entries])``."""
+    for start in range(0, len(paths), batch_size):
+        chunk, skipped = [], []
+        for path in paths[start : start + batch_size]:
+            try:
+                chunk.append((path, load_face(path, crop)["lr"]))
+            except ImageError as err:
+                skipped.append({"input": str(path), "status": "skipped", "reason": err.reason})
+        yield chunk, skipped
+
+
+def _write_batch(chunk, sr, bic, method: str, out: Path, names: dict, overwrite: bool) -> list:
+    """The sr/ and compare/ images of one batch; their manifest entries."""
+    entries = []
+    for (path, lr_img), sr_img, bic_img in zip(chunk, sr, bic):
+        panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", f"SR ({method})"])
+        files = {"sr": to_pil(sr_img), "compare": panel}
+        entries.append(_save_outputs(path, files, out, names[path], overwrite))
+    return entries
 
 
 def _kept(path: Path, existing: list[str]) -> dict[str, Any]:
