@@ -57,4 +57,9 @@ def register_recipes(register):
 
 @hookspec
 def register_commands(cli):
-    """Add click commands to the ``progface`` group: ``cli.add_command(...)``."""
+    """Add top-level click commands: ``cli.add_command(...)`` (or ``@cli.command()``).
+
+    ``cli`` is a group of the plugin's own; its commands join ``progface`` when the command
+    name given is not a core one (never for ``--help`` or ``--version``), and ``progface
+    plugins`` lists them. A name that is taken (a core command such as ``bench``, or another
+    plugin's command) fails the plugin: it is reported and contributes nothing."""

@@ -1,6 +1,7 @@
 """Built-in plugin: landmark heatmap sources (fan, fan-distilled, landmarks, dlib68), the
-``landmark-nme`` metric, the ``distill`` training recipe, and the commands ``distill`` and
-``landmarks`` (the importers are in ``progface.weights.importers``)."""
+``landmark-nme`` metric and the ``distill`` training recipe (the commands ``distill`` and
+``landmarks`` are core commands, :mod:`progface.cli.landmarks`; the importers are in
+``progface.weights.importers``)."""
 
 from __future__ import annotations
 
@@ -160,11 +161,3 @@ def register_recipes(register):
             description="distil the 321k-parameter FAN from a teacher heatmap source",
         )
     )
-
-
-@hookimpl
-def register_commands(cli):
-    from progface.cli.landmarks import distill, landmarks
-
-    cli.add_command(distill)
-    cli.add_command(landmarks)

@@ -1,8 +1,8 @@
 """Built-in plugin: the paper's method (Kim et al., BMVC 2019).
 
 Registers the generator ``progressive``, the method ``ours`` (step 3, alpha 1), the losses
-(``pixel``, ``perceptual``, ``adversarial``, ``wgan-gp``, ``heatmap``, ``attention``), the
-training recipe ``progressive`` and the commands ``train`` and ``weights import``.
+(``pixel``, ``perceptual``, ``adversarial``, ``wgan-gp``, ``heatmap``, ``attention``) and the
+training recipe ``progressive``.
 """
 
 from __future__ import annotations
@@ -137,11 +137,3 @@ def _recipe_spec() -> RecipeSpec:
 @hookimpl
 def register_recipes(register):
     register(_recipe_spec())
-
-
-@hookimpl
-def register_commands(cli):
-    from progface.cli.train import import_command, train
-
-    cli.add_command(train)
-    cli.commands["weights"].add_command(import_command)

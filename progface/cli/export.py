@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from progface.cli import friendly_errors
+from progface.cli.errors import friendly_errors
 
 
 @click.command(name="export")

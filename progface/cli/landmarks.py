@@ -12,21 +12,8 @@ from pathlib import Path
 
 import click
 
-from progface.cli import DEVICES, comma_list, friendly_errors
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in comma_list(text))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in comma_list(text))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+from progface.cli.errors import friendly_errors
+from progface.cli.options import DEVICES, FLOATS, INTS, device_option
 
 
 def build_source(name: str, weights: str | None, device: str):
@@ -76,8 +63,8 @@ DISTILL_KEYS = {
 @click.option("--iterations", type=click.IntRange(min=1), help="[100000]")
 @click.option("--batch-size", type=click.IntRange(min=1), help="[16]")
 @click.option("--lr", type=float, help="Adam learning rate [1e-4].")
-@click.option("--sizes", help="Training resolutions [64,128].")
-@click.option("--size-probs", help="Their probabilities [0.75,0.25].")
+@click.option("--sizes", type=INTS, help="Training resolutions [64,128].")
+@click.option("--size-probs", type=FLOATS, help="Their probabilities [0.75,0.25].")
 @click.option("--sigma", type=float, help="landmarks teacher: Gaussian px at 64 px [1.5].")
 @click.option("--hint-weight", type=float, help="FitNets hint weight [0].")
 @click.option("--no-augment", is_flag=True, help="No flip/rotation/zoom/shift.")
@@ -117,9 +104,9 @@ def distill(train_dirs, report_dirs, preset, sizes, size_probs, no_augment, over
     if report_dirs:
         sets.append(f"options.report={json.dumps(list(report_dirs))}")
     if sizes is not None:
-        sets.append(f"options.sizes={json.dumps(list(_ints(sizes)))}")
+        sets.append(f"options.sizes={json.dumps(list(sizes))}")
     if size_probs is not None:
-        sets.append(f"options.size_probs={json.dumps(list(_floats(size_probs)))}")
+        sets.append(f"options.size_probs={json.dumps(list(size_probs))}")
     if no_augment:
         sets += ["options.flip=false", "options.max_angle_deg=0.0", "options.max_scale=0.0",
                  "options.max_shift=0.0"]  # fmt: skip
@@ -154,12 +141,14 @@ def _load_faces(data: str, limit: int | None):
 )
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Labelled faces.")
 @click.option("--weights", type=click.Path(path_type=str), help="Weight file for the source.")
-@click.option("--sizes", default="64,128", show_default=True, help="Working resolutions.")
+@click.option(
+    "--sizes", type=INTS, default="64,128", show_default=True, help="Working resolutions."
+)
 @click.option(
     "--out", type=click.Path(path_type=str), help="Folder for per_image.csv, summary.json."
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N faces.")
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @friendly_errors
 def eval_command(source, data, weights, sizes, out, limit, device):
     """NME of a heatmap source against labelled landmarks (landmarks68.csv), normalised by the
@@ -170,7 +159,7 @@ def eval_command(source, data, weights, sizes, out, limit, device):
     dev = pick_device(device)
     faces = _load_faces(data, limit)
     src = build_source(source, weights, dev)
-    errors = landmark_errors(src, faces.float_images().to(dev), faces.points, _ints(sizes))
+    errors = landmark_errors(src, faces.float_images().to(dev), faces.points, sizes)
     summary = {
         "source": source,
         "weights": _weights_facts(weights),
@@ -233,7 +222,7 @@ def _write_eval(out: Path, faces, errors, summary: dict) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--tile", type=click.IntRange(min=32), default=192, show_default=True,
               help="Tile size in the figure (px).")  # fmt: skip
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @friendly_errors
 def show(source, data, out, weights, size, limit, tile, device):
     """Figure of face | channel-max heatmap | landmarks (red: predicted, green: labels)."""

@@ -1,4 +1,4 @@
-"""``progface train`` (any registered recipe) and ``progface weights import``."""
+"""``progface train`` (any registered recipe)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from progface.cli import friendly_errors
+from progface.cli.errors import friendly_errors
 
 
 @click.command()
@@ -60,21 +60,3 @@ def _quote(text: str) -> str:
     import json
 
     return json.dumps(text)
-
-
-@click.command(name="import")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--out", "dst", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output .safetensors (default: beside SRC).")  # fmt: skip
-@click.option("--kind", default="auto", show_default=True,
-              help="What SRC is: auto, or one of the importers (generator, ...).")  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@friendly_errors
-def import_command(src, dst, kind, overwrite):
-    """Convert an authors' checkpoint to safetensors without executing pickle code."""
-    from progface.weights import load_safetensors
-    from progface.weights.importers import import_weights
-
-    path = import_weights(src, dst, kind, overwrite=overwrite)
-    tensors, config = load_safetensors(path)
-    click.echo(f"wrote {path} ({len(tensors)} tensors; {config.get('architecture', kind)})")
