@@ -6,7 +6,7 @@
 Data: ``$PROGFACE_SHARED/data/photos/helen_train`` (``../shared`` beside the repository by
 default): Helen photos with 68-point labels of annotated faces (not every face is annotated,
 so unmatched detections are not counted as errors). Each photo is shrunk (PIL bilinear, which
-antialiases when reducing) so that the median width of its annotated faces is 20, 30 or 45 px.
+antialiases when reducing) so that the median width of its annotated faces is W px (8 to 45).
 
 A face's true box is the bounding box of its 68 points and its width that box's width (jaw to
 jaw, as ``progface.faces.align.ALIGNED_FACE_WIDTH``). A detection matches a labelled face when
@@ -148,6 +148,125 @@ def evaluate(name: str, options: dict, photos, labels, widths, full_size: int) -
     return rows
 
 
+class LabelledFaces:
+    """A detector that returns the labelled faces (isolates the SR step from detection)."""
+
+    name = "labels"
+
+    def __init__(self) -> None:
+        self.faces: list = []
+
+    def detect(self, image):
+        return self.faces
+
+
+def gain(method: str, photos, labels, widths, scale: int) -> list[dict]:
+    """Does restoring a face beat the background? PSNR of the face regions against the
+    original photo resized to the output size (it has 4-20x more detail than the output)."""
+    from progface.faces.align import points_from_68
+    from progface.faces.detect import Face
+    from progface.faces.paste import enlarge
+    from progface.faces.restore import restore_photos
+    from progface.jobs.runtime import load_method
+
+    model, _ = load_method(method, "cpu")
+    det = LabelledFaces()
+    rows = []
+    for width in widths:
+        sr_db, bic_db = [], []
+        for path in photos:
+            small, lab = shrink(path, labels[path.name], width)
+            h, w = small.shape[:2]
+            full = Image.open(path).convert("RGB")
+            truth = np.asarray(full.resize((w * scale, h * scale), Image.Resampling.BILINEAR))
+            det.faces = [Face((0, 0, 1, 1), 1.0, points_from_68(p)) for p in lab]
+            (res,) = restore_photos(
+                [small], model, scale=scale, detector=det, min_face=0, max_face=1e9
+            )
+            base = enlarge(small, scale)
+            for p in lab:
+                q = (p + 0.5) * scale - 0.5
+                x0, y0 = np.floor(q.min(0)).astype(int).clip(0)
+                x1, y1 = np.ceil(q.max(0)).astype(int) + 1
+                ref = truth[y0:y1, x0:x1].astype(float)
+                for out, acc in ((res.image, sr_db), (base, bic_db)):
+                    mse = ((out[y0:y1, x0:x1].astype(float) - ref) ** 2).mean()
+                    acc.append(10 * np.log10(255**2 / mse))
+        sr_db, bic_db = np.array(sr_db), np.array(bic_db)
+        rows.append(
+            {
+                "width": width,
+                "sr": sr_db.mean(),
+                "bicubic": bic_db.mean(),
+                "better": float((sr_db > bic_db).mean()),
+                "faces": len(sr_db),
+            }
+        )
+        print(f"  gain {width}px: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def lr_check(method: str, limit: int) -> list[dict]:
+    """How much the LR construction costs: held-out CelebA faces (128 px, with labels) are
+    given as photos of 16, 32 or 64 px (made by the paper's chain, so the 16-px photo is the
+    true LR); the network's output from ``lr_crops`` variants is scored (PSNR, RGB) against the
+    HR face re-aligned to the template, next to the output from the ideal LR (the chain of that
+    re-aligned HR)."""
+    import torch
+
+    from progface.data.degrade import degrade_chain
+    from progface.data.landmarks_io import read_landmarks_csv
+    from progface.faces.align import (
+        TEMPLATES,
+        aligned_crops,
+        lr_crops,
+        points_from_68,
+        similarity_transform,
+    )
+    from progface.jobs.runtime import load_method
+
+    root = shared_photos().parents[1] / "faces" / "val" / "celeba_heldout_ids"
+    labels = read_landmarks_csv(root / "landmarks68.csv")
+    names = sorted(n for n, r in labels.items() if r.source == "dlib_det")[:limit]
+    model, _ = load_method(method, "cpu")
+    variants = {
+        "ideal LR": None,
+        "entry, bicubic (default)": {"mode": "bicubic"},
+        "entry, bilinear": {"mode": "bilinear"},
+        "128 + whole chain, bilinear": {"mode": "bilinear", "entry": 128},
+    }
+    rows = []
+    for size in (16, 32, 64):
+        scores: dict[str, list[float]] = {k: [] for k in variants}
+        for name in names:
+            arr = np.asarray(Image.open(root / name).convert("RGB"), np.float32) / 255
+            hr = torch.from_numpy(arr).permute(2, 0, 1)[None]
+            pts = labels[name].points.astype(np.float64)
+            m = similarity_transform(points_from_68(pts), TEMPLATES["standard"])
+            target = aligned_crops(hr[0], m[None])
+            photo = {
+                16: degrade_chain(hr, quantize=True)[-1],
+                32: degrade_chain(hr, (64, 32), quantize=True)[-1],
+                64: degrade_chain(hr, (64,), quantize=True)[-1],
+            }[size]
+            f = size / 128
+            m_photo = similarity_transform(
+                points_from_68((pts + 0.5) * f - 0.5), TEMPLATES["standard"]
+            )
+            for key, opts in variants.items():
+                if opts is None:
+                    lr = degrade_chain(target, quantize=True)[-1]
+                else:
+                    lr = lr_crops(photo[0], m_photo[None], **opts)
+                with torch.inference_mode():
+                    sr = model(lr).float().clamp(0, 1)
+                mse = float(((sr - target) ** 2).mean())
+                scores[key].append(10 * np.log10(1 / mse))
+        rows.append({"size": size, **{k: float(np.mean(v)) for k, v in scores.items()}})
+        print(f"  lr-check {size}px: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
 def calibrate(photos, labels) -> None:
     """Mean 5 points relative to each detector's box, on photos at half size (large faces)."""
     from progface.faces.align import points_from_68
@@ -177,14 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", type=Path, default=shared_photos())
     ap.add_argument("--limit", type=int, default=50, help="first N photos by name (0: all)")
-    ap.add_argument("--widths", default="20,30,45")
+    ap.add_argument("--widths", default="8,10,12,20,30,45")
     ap.add_argument(
         "--detectors",
         default="dlib-hog,dlib-hog@5,dlib-cnn,opencv-haar,opencv-haar@box",
         help="names; NAME@L sets landmarks=L (68, 5, box) for that entry",
     )
     ap.add_argument("--landmarks", default="68", help="68, 5 or box")
-    ap.add_argument("--min-face", type=float, default=15.0)
+    ap.add_argument("--min-face", type=float, default=8.0)
     ap.add_argument("--full-size", type=int, default=3, help="time N photos at stored size")
     ap.add_argument(
         "--no-full-size",
@@ -192,6 +311,10 @@ def main(argv: list[str] | None = None) -> None:
         help="detectors not timed at stored size (dlib-cnn: minutes per photo)",
     )
     ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--gain", metavar="METHOD", help="instead: does restoring beat bicubic?")
+    ap.add_argument("--gain-widths", default="8,12,16,24,32")
+    ap.add_argument("--gain-scale", type=int, default=4)
+    ap.add_argument("--lr-check", metavar="METHOD", help="instead: cost of the LR construction")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if not (args.photos / "landmarks68.csv").is_file():
@@ -205,6 +328,13 @@ def main(argv: list[str] | None = None) -> None:
         photos = photos[: args.limit]
     if args.calibrate:
         calibrate(photos, labels)
+        return
+    if args.lr_check:
+        write_lr_check(args, argv, lr_check(args.lr_check, args.limit or 60))
+        return
+    if args.gain:
+        widths = [float(w) for w in args.gain_widths.split(",")]
+        write_gain(args, argv, gain(args.gain, photos, labels, widths, args.gain_scale), photos)
         return
     widths = [float(w) for w in args.widths.split(",")]
     rows = []
@@ -277,6 +407,77 @@ def main(argv: list[str] | None = None) -> None:
         ]
     text = "\n".join(lines) + "\n"
     out = args.out or HERE / "results" / f"photo-faces-{now:%Y-%m-%d}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
+def header(argv) -> list[str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "progface", "benchmarks"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    ).stdout.strip()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return [
+        f"- command: `python benchmarks/photo_faces.py {' '.join(argv or sys.argv[1:])}`",
+        f"- date: {now:%Y-%m-%d %H:%M} UTC, commit {commit}"
+        f"{' (+ uncommitted changes)' if dirty else ''}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores (shared, one thread used), "
+        f"Python {platform.python_version()}",
+    ]
+
+
+def write_gain(args, argv, rows, photos) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    n = sum(r["faces"] for r in rows) // len(rows)
+    lines = [
+        f"# Does restoring small faces beat the background? ({now:%Y-%m-%d})",
+        "",
+        *header(argv),
+        f"- data: the first {len(photos)} Helen photos ({n} annotated faces), shrunk so that "
+        "the median annotated face is W px wide; faces placed from their labelled 5 points "
+        f"(no detector); method `{args.gain}`, background bicubic, output x{args.gain_scale}",
+        "- PSNR (dB, RGB) of each labelled face's box in the output against the original "
+        "photo resized to the output size (bilinear, antialiased), averaged over faces",
+        "",
+        f"| face width (px) | restored ({args.gain}) | bicubic | faces where restored is better |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['width']:g} | {r['sr']:.2f} | {r['bicubic']:.2f} | {r['better']:.0%} |" for r in rows
+    ]
+    text = "\n".join(lines) + "\n"
+    out = args.out or HERE / "results" / f"photo-faces-gain-{now:%Y-%m-%d}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
+def write_lr_check(args, argv, rows) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    keys = [k for k in rows[0] if k != "size"]
+    lines = [
+        f"# What the LR construction costs ({now:%Y-%m-%d})",
+        "",
+        *header(argv),
+        f"- data: the first {args.limit or 60} held-out CelebA faces with dlib labels "
+        "(`faces/val/celeba_heldout_ids`) given as photos of 16/32/64 px made by the paper's "
+        f"chain; method `{args.lr_check}`; PSNR (dB, RGB) of its 128-px output against the HR "
+        "face re-aligned to the template by its labelled 5 points",
+        "- ideal LR: the chain of that re-aligned HR; entry: `lr_crops` warping into the first "
+        "chain stage the photo fills; 128 + whole chain: warping into 128 px first",
+        "",
+        "| photo size (px) | " + " | ".join(keys) + " |",
+        "|---:|" + "---:|" * len(keys),
+    ]
+    lines += [f"| {r['size']} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    out = args.out or HERE / "results" / f"photo-faces-lr-{now:%Y-%m-%d}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)

@@ -22,15 +22,15 @@ Two point schemes (``Face.scheme``):
 Coordinates are 0-based pixel coordinates with pixel centres at integers (dlib's and
 ``landmarks68.csv``'s convention), in the photo and in the aligned frame alike.
 
-What reaches the network (``aligned_crops`` then ``lr_from_aligned``): the photo is warped by the
-similarity transform into the 128-px frame (bilinear; a face larger than the frame is first
-shrunk with antialiased bilinear, so the warp never decimates), rounded to 8 bits, and the
-paper's degradation chain 128 -> 64 -> 32 -> 16 makes the LR input, exactly as for the
-training faces. For faces smaller than the frame (a face of ``w`` px becomes
-``ALIGNED_FACE_WIDTH`` = 63 px wide) the 128-px crop is an upsampled view of the photo with no
-more detail than the photo has; the chain then shrinks it by 8, so a face wider than about 8 px
-in the photo loses detail on the way to the 16-px input, and a narrower one is upsampled
-(blurred) into it.
+What reaches the network (``lr_crops``): the training LR is the paper's chain 128 -> 64 -> 32
+-> 16 of an aligned 128-px face. A face of ``w`` px in a photo fills only ``128 * w / 63.1``
+px of that frame (it becomes ``ALIGNED_FACE_WIDTH`` = 63.1 px wide), so it enters the chain at
+the first stage it fills (:func:`chain_entry`: 128 for faces of 32 px and more, 64 from 16 px,
+32 from 8 px, else 16): it is warped by the similarity transform straight into that frame
+(bicubic; a face larger than the frame is first shrunk with antialiased bilinear, so the warp
+never decimates), rounded to 8 bits, and the remaining stages make the 16-px input. A face
+wider than about 8 px thus loses detail on the way to the 16-px input (the model sees 8 px
+across the face), and a narrower one is enlarged into it.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ __all__ = [
     "derive_templates",
     "face_width",
     "invert_affine",
+    "chain_entry",
+    "lr_crops",
     "lr_from_aligned",
     "similarity_transform",
     "transform_scale",
@@ -214,7 +216,9 @@ def _region(m_inv: Tensor, size: int, margin: float = 2.0) -> tuple[int, int, in
     return x0, y0, x1 + 1, y1 + 1
 
 
-def aligned_crops(photo, matrices: Tensor, size: int = ALIGNED_SIZE) -> Tensor:
+def aligned_crops(
+    photo, matrices: Tensor, size: int = ALIGNED_SIZE, mode: str = "bicubic"
+) -> Tensor:
     """Warp the faces of one photo into the aligned frame: ``[F, 3, size, size]`` in [0, 1].
 
     ``photo``: uint8 HxWx3 array or [3, H, W] tensor (uint8, or float in [0, 1]);
@@ -222,7 +226,9 @@ def aligned_crops(photo, matrices: Tensor, size: int = ALIGNED_SIZE) -> Tensor:
     detected points to the template, scaled by ``size / 128``). Each face's photo region is cut
     out (pixels outside the photo repeat its edge), shrunk with antialiased bilinear when the
     face is larger than the frame, and all faces are warped in one batched kornia
-    ``warp_affine`` (bilinear, border padding).
+    ``warp_affine`` (``mode``: bicubic by default, border padding). Bicubic because small
+    faces are resampled at about their own resolution: on held-out CelebA faces shrunk to
+    16 px, warping them with bilinear cost the network 0.4 dB more than bicubic.
     """
     import torch.nn.functional as F
     from kornia.geometry.transform import warp_affine
@@ -267,21 +273,64 @@ def aligned_crops(photo, matrices: Tensor, size: int = ALIGNED_SIZE) -> Tensor:
         batch,
         torch.stack(mats).float(),
         (size, size),
-        mode="bilinear",
+        mode=mode,
         padding_mode="border",
         align_corners=True,
     )
     return out.clamp_(0, 1)
 
 
+CHAIN_SIZES = (128, 64, 32, 16)
+
+
 def lr_from_aligned(aligned: Tensor, quantize: bool = True) -> Tensor:
-    """The network input: 8-bit rounding of the 128-px crops [B, 3, 128, 128], then the
-    paper's chain 128 -> 64 -> 32 -> 16 (with 8-bit rounding per stage when ``quantize``, as
-    the training LR images were made)."""
+    """The network input from aligned crops [B, 3, s, s] (s = 128, 64, 32 or 16): 8-bit
+    rounding, then the rest of the paper's chain 128 -> 64 -> 32 -> 16 from s (with 8-bit
+    rounding per stage when ``quantize``, as the training LR images were made)."""
     from progface.data.degrade import degrade_chain, quantize_uint8
 
-    hr = quantize_uint8(aligned) if quantize else aligned
-    return degrade_chain(hr, (64, 32, LR_SIZE), quantize=quantize)[-1]
+    size = aligned.shape[-1]
+    if size not in CHAIN_SIZES:
+        raise ValueError(f"aligned crops must be {CHAIN_SIZES} px, got {size}")
+    lr = quantize_uint8(aligned) if quantize else aligned
+    rest = tuple(s for s in CHAIN_SIZES if s < size)
+    return degrade_chain(lr, rest, quantize=quantize)[-1] if rest else lr
+
+
+def chain_entry(matrix: Tensor) -> int:
+    """Where a face enters the chain: the smallest of 128/64/32/16 px whose aligned frame has
+    at least as many pixels as the photo gives it (16 when the photo gives fewer).
+
+    A face of ``w`` px covers ``128 * w / ALIGNED_FACE_WIDTH`` photo px of the 128-px frame: a
+    40-px face (81 px) enters at 128, a 20-px face (41 px) at 64, a 10-px face (20 px) at 32, a
+    face of 7.9 px or less at 16 (the photo is then the LR itself, up to the similarity warp).
+    Warping every face into 128 px and running the whole chain would first enlarge a small
+    face up to 8x and then blur it with every stage's filter (``benchmarks/photo_faces.py
+    --lr-check``: for held-out CelebA faces given as 16-px photos, the network's output was
+    3.1 dB below its output from the ideal LR that way, 1.5 dB entering at 16 px with a bicubic
+    warp; for 32-px photos 0.6 and 0.2 dB).
+    """
+    covered = ALIGNED_SIZE / float(transform_scale(torch.as_tensor(matrix)))
+    for size in reversed(CHAIN_SIZES):
+        if size >= covered - 1e-6:
+            return size
+    return ALIGNED_SIZE
+
+
+def lr_crops(photo, matrices: Tensor, entry: int | None = None, mode: str = "bicubic") -> Tensor:
+    """The network inputs [F, 3, 16, 16] of the faces of one photo: each face is warped into
+    the aligned frame at its :func:`chain_entry` size (or at ``entry`` px for all), then
+    degraded by the rest of the chain (:func:`lr_from_aligned`). ``matrices``: [F, 2, 3]
+    photo -> 128-px aligned frame; ``mode``: the warp's interpolation."""
+    m = torch.as_tensor(matrices, dtype=torch.float64).reshape(-1, 2, 3)
+    out = torch.zeros(len(m), 3, LR_SIZE, LR_SIZE)
+    entries = [entry or chain_entry(mi) for mi in m]
+    for size in sorted(set(entries)):
+        idx = [i for i, e in enumerate(entries) if e == size]
+        k = size / ALIGNED_SIZE
+        scaled = torch.stack([compose(pixel_scale_matrix(k, k), m[i]) for i in idx])
+        out[idx] = lr_from_aligned(aligned_crops(photo, scaled, size=size, mode=mode))
+    return out
 
 
 def _main(argv: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from progface.faces.align import (
     ALIGNED_FACE_WIDTH,
@@ -142,3 +143,27 @@ def test_lr_is_the_training_chain_of_the_aligned_crop():
     assert lr.shape == (1, 3, 16, 16)
     expect = degrade_chain(crop, quantize=True)[-1]
     torch.testing.assert_close(lr, expect)
+
+
+@pytest.mark.parametrize(
+    "width,entry", [(200, 128), (40, 128), (31, 64), (20, 64), (10, 32), (7.8, 16), (4, 16)]
+)
+def test_faces_enter_the_chain_at_the_size_the_photo_fills(width, entry):
+    from progface.faces.align import chain_entry
+
+    m = similarity(ALIGNED_FACE_WIDTH / width, 10.0, 3, 4)  # photo -> aligned, face `width` px
+    assert chain_entry(m) == entry
+
+
+def test_a_photo_at_the_lr_scale_is_its_own_lr():
+    from progface.faces.align import lr_crops, pixel_scale_matrix
+
+    photo = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    m = pixel_scale_matrix(8.0, 8.0)  # the photo's pixel grid is the 16-px LR frame
+    lr = lr_crops(photo, m[None])
+    torch.testing.assert_close(lr[0], torch.from_numpy(photo).permute(2, 0, 1).float() / 255)
+    # a 64-px photo of an aligned face enters at 64 and goes through 64 -> 32 -> 16
+    face64 = np.array(Image.fromarray(synthetic_face()).resize((64, 64), Image.BILINEAR))
+    got = lr_crops(face64, pixel_scale_matrix(2.0, 2.0)[None])
+    expect = lr_from_aligned(torch.from_numpy(face64).permute(2, 0, 1).float()[None] / 255)
+    torch.testing.assert_close(got, expect)
