@@ -345,15 +345,6 @@ def main(argv: list[str] | None = None) -> None:
         rows += [
             {**r, "detector": spec} for r in evaluate(name, opts, photos, labels, widths, timed)
         ]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "progface", "benchmarks"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    ).stdout.strip()
     import dlib
 
     try:
@@ -367,10 +358,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"# Face detection on small faces in photos ({now:%Y-%m-%d})",
         "",
-        f"- command: `python benchmarks/photo_faces.py {' '.join(argv or sys.argv[1:])}`",
-        f"- date: {now:%Y-%m-%d %H:%M} UTC, commit {commit}{' (+ uncommitted changes)' if dirty else ''}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores (shared, one thread used), "
-        f"Python {platform.python_version()}, dlib {dlib.__version__}, OpenCV {cv}",
+        *header(argv),
+        f"- dlib {dlib.__version__}, OpenCV {cv}",
         f"- data: the first {len(photos)} of {len(labels)} Helen photos ({n_faces} annotated faces), "
         "each shrunk so that its median annotated face is W px wide",
         f"- detectors built with min_face={args.min_face:g}, landmarks={args.landmarks} "
@@ -417,7 +406,7 @@ def header(argv) -> list[str]:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "progface", "benchmarks"],
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "progface", "benchmarks"],
         capture_output=True,
         text=True,
         cwd=REPO,
