@@ -29,12 +29,12 @@ Intended plugin spec (for the integrator; the ``face_detectors`` hook registers 
 
     @dataclass(frozen=True)
     class FaceDetectorSpec:
-        name: str                        # "dlib-hog"
+        name: str                        # "opencv-haar"
         build: Callable[..., FaceDetector]   # DETECTORS[name]; options: min_face, landmarks,
                                          # max_detect_pixels, threshold (+ per detector)
         summary: str                     # one line for `progface plugins`
         extra: str | None = "faces"      # the pip extra it needs, for error messages
-        default_for: tuple[str, ...] = ()  # ("upscale",) for the default, dlib-hog
+        default_for: tuple[str, ...] = ()  # ("upscale",) for the default, opencv-haar
 
     @hookimpl
     def face_detectors(register):

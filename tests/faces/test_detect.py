@@ -63,8 +63,9 @@ def test_a_cascade_missing_from_the_opencv_wheel_is_explained(monkeypatch, tmp_p
 
 def test_detectors_follow_the_protocol():
     pytest.importorskip("dlib")
+    pytest.importorskip("cv2")
     det = build_detector(landmarks="box")  # the default
-    assert isinstance(det, FaceDetector) and det.name == "dlib-hog"
+    assert isinstance(det, FaceDetector) and det.name == "opencv-haar"
     assert set(DETECTORS) == {"dlib-hog", "dlib-cnn", "opencv-haar"}
     with pytest.raises(ValueError, match="landmarks"):
         build_detector("dlib-hog", landmarks="7")
@@ -154,3 +155,34 @@ def test_several_faces_in_one_photo(helen):
     faces = build_detector("dlib-hog").detect(canvas)
     _found(faces, pa + 10)
     _found(faces, pb + [ox, 10])
+
+
+def test_the_default_detector_finds_a_10_px_face(helen):
+    pytest.importorskip("dlib")
+    pytest.importorskip("cv2")
+    arr, p68 = _shrunk(helen, PHOTO, 10)
+    face = _found(build_detector().detect(arr), p68)
+    assert _alignment_error(face, p68) < 3
+
+
+def test_a_real_photo_through_the_pipeline(helen):
+    """Default detector, a 10-px face, x8: the face is restored where the labels put it."""
+    pytest.importorskip("dlib")
+    pytest.importorskip("cv2")
+    from progface.faces import restore_photos
+    from progface.faces.paste import enlarge
+    from progface.models.interpolate import Interpolate
+
+    arr, p68 = _shrunk(helen, PHOTO, 10)
+    # max_face 14: the width read from the 5 points is 11.3 px for this 9.9-px face
+    (res,) = restore_photos([arr], Interpolate(mode="bicubic", size=128), scale=8, max_face=14)
+    (rec,) = [f for f in res.faces if f.action == "restored"]
+    assert rec.width == pytest.approx(10, rel=0.25)
+    x0, y0, x1, y1 = rec.pasted
+    cx, cy = (points_from_68(p68).mean(0) + 0.5) * 8 - 0.5
+    assert x0 < cx < x1 and y0 < cy < y1
+    base = enlarge(arr, 8)
+    assert res.image.shape == base.shape
+    assert (res.image[y0:y1, x0:x1] != base[y0:y1, x0:x1]).any()
+    mse = ((res.image[y0:y1, x0:x1].astype(float) - base[y0:y1, x0:x1]) ** 2).mean()
+    assert 10 * np.log10(255**2 / mse) > 28  # a bicubic "SR" blends in: no seam, no colour step
