@@ -59,9 +59,12 @@ from progface.cli.options import (
               help="Print the paper's Table 3 layout, its figures for this test set beside.")  # fmt: skip
 @click.option("--ablation", multiple=True, type=click.Path(path_type=str), metavar="RUN",
               help="A `progface train` run folder to bench as a Table 2 row (repeatable).")  # fmt: skip
+@click.option("--report", type=click.Choice(["html"]),
+              help="Also write OUT/report.html: one self-contained page with the table, metric "
+              "box plots and the faces that gain most and least over bicubic.")  # fmt: skip
 @friendly_errors
 def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device,
-          precision, table3, ablation):  # fmt: skip
+          precision, table3, ablation, report):  # fmt: skip
     """Compare methods on a folder of faces: Markdown table, results.csv, summary.json, figure."""
     from progface import plugins
     from progface.jobs.bench import run_bench
@@ -84,10 +87,12 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
         list(methods), data, protocol=protocol, out=out, metrics=metrics, weights=pairs,
         crop=crop, limit=limit, batch_size=batch_size, device=device,
         progress=sys.stderr.isatty() or None, extra_rows=extra_rows, precision=precision,
+        report=report,
     )  # fmt: skip
     for skip in result.skipped:
         click.echo(f"skipped {skip['file']}: {skip['reason']}", err=True)
     click.echo(table3_markdown(result, table3) if table3 else result.markdown())
     if ablation:
         click.echo("\n" + table2_markdown(result, presets, table3 or "aligned"))
-    click.echo(f"\nwrote {out}/results.csv, {out}/summary.json, {out}/comparison.png", err=True)
+    written = f"{out}/results.csv, {out}/summary.json, {out}/comparison.png"
+    click.echo(f"\nwrote {written}" + (f", {out}/report.html" if report else ""), err=True)

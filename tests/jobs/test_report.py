@@ -231,3 +231,19 @@ def test_headless_chromium_renders_the_report(bench_report, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape[:2] == (1800, 1200)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 1000  # faces and plots, not blank
+
+
+def test_bench_command_writes_the_report_when_asked(hr_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from progface.cli import cli
+
+    out = tmp_path / "cli-report"
+    args = ["bench", "--methods", "bilinear,bicubic", "--data", str(hr_folder), "--out", str(out),
+            "--metrics", "psnr", "--report", "html", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<table" in page and "bicubic" in page and "report.html" in result.output
+    bad = CliRunner().invoke(cli, [*args[:-4], "--report", "pdf"])
+    assert bad.exit_code == 2 and "pdf" in bad.output
