@@ -14,6 +14,7 @@ from progface.cli.options import (
     crop_option,
     device_option,
     precision_option,
+    runtime_option,
 )
 
 
@@ -59,12 +60,13 @@ from progface.cli.options import (
               help="Print the paper's Table 3 layout, its figures for this test set beside.")  # fmt: skip
 @click.option("--ablation", multiple=True, type=click.Path(path_type=str), metavar="RUN",
               help="A `progface train` run folder to bench as a Table 2 row (repeatable).")  # fmt: skip
+@runtime_option()
 @click.option("--report", type=click.Choice(["html"]),
               help="Also write OUT/report.html: one self-contained page with the table, metric "
               "box plots and the faces that gain most and least over bicubic.")  # fmt: skip
 @friendly_errors
 def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_size, device,
-          precision, table3, ablation, report):  # fmt: skip
+          precision, table3, ablation, runtime, report):  # fmt: skip
     """Compare methods on a folder of faces: Markdown table, results.csv, summary.json, figure."""
     from progface import plugins
     from progface.jobs.bench import run_bench
@@ -87,7 +89,7 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
         list(methods), data, protocol=protocol, out=out, metrics=metrics, weights=pairs,
         crop=crop, limit=limit, batch_size=batch_size, device=device,
         progress=sys.stderr.isatty() or None, extra_rows=extra_rows, precision=precision,
-        report=report,
+        report=report, runtime=runtime,
     )  # fmt: skip
     for skip in result.skipped:
         click.echo(f"skipped {skip['file']}: {skip['reason']}", err=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from progface.jobs.runtime import PRECISIONS
+from progface.jobs.runtime import PRECISIONS, RUNTIMES
 
 CROPS = click.Choice(["celeba", "center", "none"])
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
@@ -82,3 +82,11 @@ def precision_option(default: str, help: str):
     return click.option(
         "--precision", type=PRECISION, default=default, show_default=True, help=help
     )
+
+
+def runtime_option():
+    return click.option(
+        "--runtime", type=click.Choice(RUNTIMES), default="torch", show_default=True,
+        help="onnxruntime: run the network's ONNX export (made once, cached; fp32; extra "
+        "progface[onnx]).",
+    )  # fmt: skip

@@ -159,12 +159,14 @@ def run_bench(
     extra_rows: list[tuple[str, str, str | Path]] | None = None,
     precision: str | None = None,
     report: str | None = None,
+    runtime: str = "torch",
 ) -> BenchResult:
     """Benchmark ``methods`` on the faces in ``data``; writes result files when ``out`` is set.
 
     ``extra_rows`` adds rows ``(label, method, weights)``: a method with other weights, e.g. the
     run folders of an ablation (``progface.jobs.bench_ablation``). ``report="html"`` also writes
-    ``out/report.html`` (needs ``out``).
+    ``out/report.html`` (needs ``out``). ``runtime="onnxruntime"`` runs the networks' ONNX
+    exports (:func:`progface.jobs.runtime.load_method`).
     """
     check_report(report, out)
     if protocol not in PROTOCOLS:
@@ -193,7 +195,7 @@ def run_bench(
     runs: dict[str, _MethodRun] = {}
     for name, method, path in entries:
         try:
-            model, facts[name] = load_method(method, device, path, precision=precision)
+            model, facts[name] = load_method(method, device, path, precision, runtime)
         except Exception as err:  # one failing method must not lose the others' results
             _not_run(result, facts, runs, name, method, err)
             continue
@@ -244,7 +246,7 @@ def run_bench(
 
         def rerun(label: str, faces: torch.Tensor) -> torch.Tensor:  # the report's few faces
             method, path = labels[label]
-            model, _ = load_method(method, device, path, precision=precision)
+            model, _ = load_method(method, device, path, precision, runtime)
             with torch.inference_mode():
                 return model(faces.to(device)).float().cpu().clamp(0, 1)
 

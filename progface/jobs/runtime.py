@@ -88,14 +88,25 @@ def generator_method(spec):
     )  # fmt: skip
 
 
+RUNTIMES = ("torch", "onnxruntime")  # also the CLI's --runtime choices
+
+
 def load_method(
-    name: str, device: str, weights: str | Path | None = None, precision: str | None = None
+    name: str,
+    device: str,
+    weights: str | Path | None = None,
+    precision: str | None = None,
+    runtime: str = "torch",
 ):
     """Load a method (registered, or derived from a generator: :func:`method_spec`); returns
     ``(callable, facts)`` where facts name the weights.
 
     ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) folds a network for inference at that
-    precision (``facts["precision"]`` says what runs); None leaves the method as it loads."""
+    precision (``facts["precision"]`` says what runs); None leaves the method as it loads.
+    ``runtime="onnxruntime"`` runs the network's ONNX export (made once, kept in the weights
+    cache under ``onnx/``) in onnxruntime, in fp32 (extra ``progface[onnx]``)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     spec = method_spec(name)
     check_takes_weights(spec, weights)
     facts: dict[str, Any] = {"method": spec.name, "plugin": spec.plugin, "weights": None}
@@ -106,9 +117,43 @@ def load_method(
             raise WeightsError(f"{path}: no such weight file (for method {name!r})")
         facts["weights"] = {"path": str(path), "sha256": sha256_of(path)}
     model = spec.load(weights=path, device=device)
-    if precision is not None:
+    if runtime == "onnxruntime":
+        model, facts["onnx"] = _onnx_runner(model, spec.name, facts, device)
+        facts["runtime"], facts["precision"] = "onnxruntime", "fp32"
+    elif precision is not None:
         model, facts["precision"] = optimized(model, pick_precision(precision, device), name)
     return model, facts
+
+
+def _onnx_runner(model: Any, name: str, facts: dict[str, Any], device: str):
+    """``model`` exported to ONNX (once per method and weights) and run by onnxruntime."""
+    import torch
+
+    from progface.jobs.export import ONNX_MISSING, export_onnx
+    from progface.weights import cache_dir
+
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(ONNX_MISSING.replace("ONNX export", "--runtime onnxruntime")) from None
+    if not isinstance(model, torch.nn.Module) or not any(True for _ in model.parameters()):
+        raise ValueError(f"method {name!r} has no network for onnxruntime (a fixed resize)")
+    wanted = "CUDAExecutionProvider" if device.startswith("cuda") else "CPUExecutionProvider"
+    if wanted not in onnxruntime.get_available_providers():
+        raise RuntimeError(f"onnxruntime has no {wanted} here (device {device!r})")
+    key = (facts["weights"] or {}).get("sha256", "none")[:16]
+    path = cache_dir() / "onnx" / f"{name}-{key}.onnx"
+    if not path.is_file():
+        export_onnx(model, path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options, providers=[wanted])
+
+    def run(lr: torch.Tensor) -> torch.Tensor:
+        (sr,) = session.run(None, {"lr": lr.detach().float().cpu().numpy()})
+        return torch.from_numpy(sr).to(lr.device)
+
+    return run, str(path)
 
 
 def check_takes_weights(spec, weights: str | Path | None, option: str = "--weights") -> None:

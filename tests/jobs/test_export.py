@@ -150,3 +150,30 @@ def test_cli_without_onnxruntime_exports_unchecked(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["export", "ours", "-o", str(out), "--weights", str(weights)])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "onnxruntime not installed, not checked" in result.output
+
+
+def test_bench_runs_a_network_in_onnxruntime_with_the_torch_scores(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from PIL import Image
+
+    from progface.jobs.bench import run_bench
+    from progface.jobs.runtime import load_method
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(3):
+        pixels = (torch.rand(128, 128, 3, generator=gen) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(faces / f"{i}.png")
+    kwargs = dict(metrics=("psnr",), device="cpu", progress=False)
+    ref = run_bench(["vdsr"], faces, **kwargs).summary["vdsr"]["psnr"]
+    onnx = run_bench(["vdsr"], faces, runtime="onnxruntime", **kwargs)
+    assert onnx.summary["vdsr"]["psnr"] == pytest.approx(ref, abs=1e-3)
+    model, facts = load_method("vdsr", "cpu", runtime="onnxruntime")
+    assert facts["runtime"] == "onnxruntime" and facts["onnx"].endswith(".onnx")
+    assert facts["onnx"].startswith(str(tmp_path / "cache" / "onnx"))  # made once, cached
+    with pytest.raises(ValueError, match="fixed resize"):
+        load_method("bicubic", "cpu", runtime="onnxruntime")
+    with pytest.raises(ValueError, match="unknown runtime"):
+        load_method("vdsr", "cpu", runtime="tvm")
