@@ -474,7 +474,9 @@ def _photo_entry(path: Path, res, options: dict) -> dict[str, Any]:
     if res.notes:
         entry["notes"] = list(res.notes)
     if not faces:
-        entry.setdefault("notes", []).append(f"no face found: the photo is only enlarged ({options['bg_method']})")
+        entry.setdefault("notes", []).append(
+            f"no face found: the photo is only enlarged ({options['bg_method']})"
+        )
     try:
         write_atomic(target, lambda tmp: image.save(tmp, format=fmt, **kw), overwrite=overwrite)
     except FileExistsError:
