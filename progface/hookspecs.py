@@ -56,6 +56,11 @@ def register_recipes(register):
 
 
 @hookspec
+def register_face_detectors(register):
+    """Register face detectors for photos: ``register(FaceDetectorSpec(...))``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add top-level click commands: ``cli.add_command(...)`` (or ``@cli.command()``).
 

@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (  # the paper's method first: it leads the default bench tabl
     "progface.builtin.datasets",
     "progface.builtin.landmarks",
     "progface.builtin.baselines",
+    "progface.builtin.faces",
 )
 ENTRY_POINT_GROUP = "progface"
 
@@ -212,9 +213,15 @@ def get(kind: str, name: str):
     return registries()[kind].get(name)
 
 
+def defaults(kind: str, job: str) -> list[str]:
+    """Names of ``kind`` (a registry with ``default_for``: methods, face_detectors) registered
+    as the default of ``job`` ("upscale", "bench"), built-ins first."""
+    return [spec.name for spec in registries()[kind] if job in spec.default_for]
+
+
 def default_methods(job: str) -> list[str]:
     """Methods registered as the default of ``job`` ("upscale" or "bench"), built-ins first."""
-    return [spec.name for spec in registries()["methods"] if job in spec.default_for]
+    return defaults("methods", job)
 
 
 def reset() -> None:

@@ -149,6 +149,25 @@ class RecipeSpec(_Spec):
     losses: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
+@dataclass(frozen=True)
+class FaceDetectorSpec(_Spec):
+    """A face detector for photos (``progface upscale`` on photos, :mod:`progface.faces`).
+
+    ``build(**options)`` returns an object with ``name`` and ``detect(image) -> list[Face]``
+    (the protocol of :class:`progface.faces.detect.FaceDetector`: ``image`` a uint8 HxWx3 RGB
+    array; each ``Face`` has a box, a score and 5 landmarks in photo pixels). ``summary``: one
+    line for ``progface plugins``/``models``; ``extra``: the pip extra the detector needs
+    (``pip install 'progface[EXTRA]'`` is named when building it fails for a missing import;
+    None: nothing beyond progface); ``default_for``: the jobs that use it when none is named
+    (``"upscale"``), as for methods.
+    """
+
+    build: Callable[..., Any]
+    summary: str = ""
+    extra: str | None = "faces"
+    default_for: tuple[str, ...] = ()
+
+
 SPEC_KINDS: dict[str, type] = {
     "generators": GeneratorSpec,
     "methods": MethodSpec,
@@ -157,6 +176,7 @@ SPEC_KINDS: dict[str, type] = {
     "metrics": MetricSpec,
     "datasets": DatasetSpec,
     "recipes": RecipeSpec,
+    "face_detectors": FaceDetectorSpec,
 }
 
 S = TypeVar("S")

@@ -9,7 +9,7 @@ table's help equal to each command's.
 The core commands belong to the command line itself, not to the built-in plugins: a plugin's
 ``register_commands`` can only run after its module is imported, and the built-in modules
 import what their specs need (torch among it). Everything else a plugin can add (generators,
-methods, heatmap sources, losses, metrics, datasets, recipes) still comes from the built-ins
+methods, heatmap sources, losses, metrics, datasets, recipes, face detectors) still comes from the built-ins
 through the same hooks as from third-party plugins (:mod:`progface.plugins`).
 
 Plugin commands (``register_commands``) join the group only when a command name is not a core
@@ -51,7 +51,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "models": (
         "progface.cli.inventory:models",
-        "List generators, methods and heatmap sources with parameter counts and weight status.",
+        "List generators, methods, heatmap sources and face detectors with parameter counts and "
+        "weight status.",
     ),
     "plugins": ("progface.cli.inventory:plugins_command", "List plugins and what each registered."),
     "train": (
@@ -61,7 +62,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "upscale": (
         "progface.cli.upscale:upscale",
-        "Super-resolve every face image in FOLDER to 128x128 (inputs are brought to 16x16 first).",
+        "Super-resolve face crops and restore the faces of photos in PATH... (files, folders).",
     ),
     "weights": (
         "progface.cli.weights:weights",

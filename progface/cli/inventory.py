@@ -38,7 +38,7 @@ def plugins_command(as_json):
 @json_option()
 @friendly_errors
 def models(as_json):
-    """List generators, methods and heatmap sources with parameter counts and weight status."""
+    """List generators, methods, heatmap sources and face detectors with parameter counts and weight status."""
     from progface.jobs.inventory import model_rows
 
     rows = model_rows()

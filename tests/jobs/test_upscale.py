@@ -26,18 +26,22 @@ def test_mixed_folder_writes_good_faces_and_reports_the_rest(face_folder, tmp_pa
         "a.png",
         "b.png",
         "gray.png",
+        "tiny.png",
         "wide.png",
     ]
-    for name in ("a", "b", "gray", "wide"):
+    for name in ("a", "b", "gray", "tiny", "wide"):
         assert Image.open(out / "sr" / f"{name}.png").size == (128, 128)
         assert Image.open(out / "compare" / f"{name}.png").size == (3 * 128 + 2 * 2, 14 + 128)
     manifest = json.loads((out / "manifest.json").read_text())
     reasons = {os.path.basename(f["input"]): f.get("reason") for f in manifest["files"]}
-    assert manifest["counts"] == {"written": 4, "skipped": 4}
+    assert manifest["counts"] == {"written": 5, "skipped": 3}
     assert reasons["notes.txt"] == "not an image file (suffix '.txt')"
     assert reasons["empty.png"] == "empty file (0 bytes)"
     assert reasons["corrupt.jpg"].startswith("truncated image: image file is truncated")
-    assert reasons["tiny.png"] == "too small (12x12): faces need at least 16x16 pixels"
+    files = {os.path.basename(f["input"]): f for f in manifest["files"]}
+    assert files["tiny.png"]["lr"] == "enlarged"  # under 16 px: enlarged, with a warning
+    assert files["tiny.png"]["warning"].startswith("smaller than the network's 16x16 input")
+    assert files["a.jpg"]["lr"] == "simulated" and files["a.jpg"]["kind"] == "crop"
     assert manifest["method"] == "ours" and manifest["crop"] == "center"  # the shipped default
     assert manifest["weights"]["sha256"] == OURS_WEIGHTS.sha256
     assert "skipped" in result.output and "corrupt.jpg" in result.output
@@ -62,7 +66,7 @@ def test_existing_outputs_are_kept_unless_overwrite(face_folder, tmp_path):
     marker = out / "sr" / "a.png"
     marker.write_bytes(b"user edited")
     again = upscale_folder(face_folder, out, progress=False)
-    assert again["counts"]["kept"] == 4 and marker.read_bytes() == b"user edited"
+    assert again["counts"]["kept"] == 5 and marker.read_bytes() == b"user edited"
     upscale_folder(face_folder, out, overwrite=True, progress=False)
     assert Image.open(marker).size == (128, 128)
 
@@ -144,16 +148,13 @@ def test_a_file_appearing_during_the_run_is_kept(monkeypatch, face_folder, tmp_p
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        ("missing", "no such folder"),
-        ("file", "is a file, not a folder"),
+        ("missing", "no such file or folder"),
         ("empty", "no images"),
     ],
 )
 def test_folder_errors_are_one_line(tmp_path, setup, message):
     target = tmp_path / "in"
-    if setup == "file":
-        target.write_text("x")
-    elif setup == "empty":
+    if setup == "empty":
         target.mkdir()
     result = CliRunner().invoke(cli, ["upscale", str(target), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1
@@ -185,3 +186,11 @@ def test_folders_and_dangling_links_are_reported(face_folder, tmp_path):
     assert reasons["sub"] == "a folder (folders are not searched)"
     assert reasons["gone.png"] == "dangling symbolic link (its target does not exist)"
     assert (tmp_path / "out" / "sr" / "c.png").is_file()
+
+
+def test_a_file_path_is_an_input_and_a_non_image_is_reported(tmp_path):
+    target = tmp_path / "in"
+    target.write_text("x")
+    result = CliRunner().invoke(cli, ["upscale", str(target), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"skipped {target}: not a readable image" in result.output
