@@ -7,7 +7,13 @@ import sys
 import click
 
 from progface.cli.errors import friendly_errors
-from progface.cli.options import batch_size_option, crop_option, device_option, precision_option
+from progface.cli.options import (
+    batch_size_option,
+    crop_option,
+    device_option,
+    precision_option,
+    runtime_option,
+)
 
 HELP = """Super-resolve face crops and restore the faces of photos in PATH... (files, folders).
 
@@ -88,16 +94,17 @@ file that cannot be used is reported (stderr and manifest) and the rest go on.
 @precision_option("auto", "The network runs folded for inference at this precision; auto: "
                   "bf16 where the device computes it natively (within 0.002 dB of fp32 on val), "
                   "else fp32.")  # fmt: skip
+@runtime_option()
 @friendly_errors
 def upscale(paths, out, recursive, kind, method, weights, crop, simulate, scale, detector,
             bg_method, min_face, max_face, restore_large, only_center_face, draw_boxes, ext,
-            suffix, overwrite, batch_size, device, precision):  # fmt: skip
+            suffix, overwrite, batch_size, device, precision, runtime):  # fmt: skip
     from progface.jobs.upscale import upscale_folder
 
     manifest = upscale_folder(
         list(paths), out, method=method, crop=crop, weights=weights,
         overwrite=overwrite, device=device, batch_size=batch_size, precision=precision,
-        progress=sys.stderr.isatty() or None, recursive=recursive, kind=kind,
+        runtime=runtime, progress=sys.stderr.isatty() or None, recursive=recursive, kind=kind,
         simulate=simulate, ext=ext, suffix=suffix, scale=scale, detector=detector,
         bg_method=bg_method, min_face=min_face, max_face=max_face, restore_large=restore_large,
         only_center_face=only_center_face, draw_boxes=draw_boxes,

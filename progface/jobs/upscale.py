@@ -175,6 +175,7 @@ def upscale_folder(
     restore_large: bool = False,
     only_center_face: bool = False,
     draw_boxes: bool = False,
+    runtime: str = "torch",
 ) -> dict[str, Any]:
     """Super-resolve the face crops and restore the photos of ``src`` (files and folders) into
     ``out``; returns the manifest (see the module docstring).
@@ -182,7 +183,8 @@ def upscale_folder(
     ``kind``: ``auto`` (:func:`input_kind`), ``crop`` or ``photo``. ``precision`` (``auto``,
     ``fp32``, ``bf16``, ``fp16``): the network runs folded for inference at that precision;
     ``auto`` is bf16 where the device computes it natively
-    (``progface.jobs.runtime.pick_precision``). The manifest records what ran."""
+    (``progface.jobs.runtime.pick_precision``); ``runtime="onnxruntime"`` runs the network's
+    ONNX export instead. The manifest records what ran."""
     if kind not in INPUT_KINDS:
         raise ValueError(f"input kind must be one of {', '.join(INPUT_KINDS)}, got {kind!r}")
     if bg_method not in BG_METHODS:
@@ -206,7 +208,7 @@ def upscale_folder(
         found = plugins.defaults("face_detectors", "upscale")
         detector = found[0] if found else None
     detector_spec = plugins.get("face_detectors", detector) if detector else None
-    model, facts = load_method(method, device, weights, precision=precision)
+    model, facts = load_method(method, device, weights, precision, runtime)
     names = output_names(images)
     entries: list[dict[str, Any]] = [
         {"input": str(p), "status": "skipped", "reason": why} for p, why in others

@@ -177,3 +177,22 @@ def test_bench_runs_a_network_in_onnxruntime_with_the_torch_scores(tmp_path):
         load_method("bicubic", "cpu", runtime="onnxruntime")
     with pytest.raises(ValueError, match="unknown runtime"):
         load_method("vdsr", "cpu", runtime="tvm")
+
+
+def test_upscale_command_runs_in_onnxruntime(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from PIL import Image
+
+    faces = tmp_path / "in"
+    faces.mkdir()
+    Image.new("RGB", (128, 128), (120, 90, 70)).save(faces / "a.png")
+    out = tmp_path / "out"
+    args = ["upscale", str(faces), "-o", str(out), "--method", "vdsr", "--runtime",
+            "onnxruntime", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runtime"] == "onnxruntime" and (out / "sr" / "a.png").is_file()
