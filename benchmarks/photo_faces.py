@@ -23,7 +23,6 @@ Writes ``benchmarks/results/photo-faces-<date>.md`` (machine, commit, command) a
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
 import platform
@@ -46,13 +45,9 @@ def shared_photos() -> Path:
 
 
 def read_labels(folder: Path) -> dict[str, list[np.ndarray]]:
-    labels: dict[str, list[np.ndarray]] = {}
-    with (folder / "landmarks68.csv").open(newline="") as fh:
-        rows = csv.reader(fh)
-        next(rows)
-        for row in rows:
-            labels.setdefault(row[0], []).append(np.array(row[2:], float).reshape(68, 2))
-    return labels
+    from progface.data.landmarks_io import read_photo_landmarks
+
+    return read_photo_landmarks(folder / "landmarks68.csv")
 
 
 def shrink(path: Path, faces: list[np.ndarray], width: float):

@@ -102,6 +102,27 @@ def read_landmarks_csv(path: str | Path) -> dict[str, LandmarkRecord]:
     return records
 
 
+def read_photo_landmarks(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """Read the photos' ``landmarks68.csv`` (``file, face, x0, y0, ..., x67, y67``: one row per
+    annotated face, several per photo): ``{file: [float32 [68, 2] per face]}``. Malformed rows
+    raise ``LandmarkFileError`` naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise LandmarkFileError(path, None, "no such file")
+    faces: dict[str, list[np.ndarray]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = csv.reader(fh)
+        next(rows, None)  # the header
+        for line, row in enumerate(rows, start=2):
+            if len(row) != 2 + 2 * 68:
+                raise LandmarkFileError(
+                    path, line, f"expected {2 + 2 * 68} columns, got {len(row)}"
+                )
+            values = [_parse_float(v, path, line, f"column {k + 3}") for k, v in enumerate(row[2:])]
+            faces.setdefault(row[0], []).append(np.asarray(values, np.float32).reshape(68, 2))
+    return faces
+
+
 def read_pts(path: str | Path) -> np.ndarray:
     """Read a 300-W ``.pts`` file (``version: 1``, ``n_points: N``, ``{``, N lines ``x y``,
     ``}``) as float32 [N, 2]. Malformed files raise ``LandmarkFileError`` naming the line."""

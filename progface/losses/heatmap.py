@@ -28,6 +28,24 @@ def check_source(source: Any) -> Any:
     return source
 
 
+def resolve_source(given: Any, name: str, options: dict, device: Any) -> tuple[Any, str]:
+    """The heatmap source a recipe's losses use: ``given`` (an object passed to the recipe) or
+    the registered source ``name`` built with ``options``; on ``device`` and frozen
+    (:func:`check_source`). Returns ``(source, the name recorded with the run's weights)``."""
+    import torch
+
+    if given is None:
+        from progface import plugins
+
+        spec = plugins.get("heatmap_sources", name)
+        given, label = spec.build(**options), spec.name
+    else:
+        label = type(given).__name__
+    if isinstance(given, torch.nn.Module):
+        given = given.to(device)
+    return check_source(given), label
+
+
 def to_unit(images: torch.Tensor, input_range: tuple[float, float]) -> torch.Tensor:
     """Map images from ``input_range`` to [0, 1] (the sources' and VGG's input range)."""
     lo, hi = input_range

@@ -111,3 +111,22 @@ def test_real_landmark_files(faces_dir):
     assert cpoints.shape[1:] == (68, 2) and len(celeba) > 800
     assert cpoints.min() > -16 and cpoints.max() < 144
     assert ((cpoints >= 0) & (cpoints < 128)).all(axis=(1, 2)).mean() > 0.9
+
+
+def test_photo_landmarks_several_faces_per_photo_and_bad_rows(tmp_path):
+    from progface.data.landmarks_io import read_photo_landmarks
+
+    header = "file,face," + ",".join(f"x{i},y{i}" for i in range(68))
+    row = lambda name, face, v: f"{name},{face}," + ",".join([str(v)] * 136)  # noqa: E731
+    path = tmp_path / "landmarks68.csv"
+    path.write_text(
+        "\n".join([header, row("a.jpg", 0, 1.5), row("a.jpg", 1, 2), row("b.jpg", 0, 3)])
+    )
+    faces = read_photo_landmarks(path)
+    assert sorted(faces) == ["a.jpg", "b.jpg"] and len(faces["a.jpg"]) == 2
+    assert faces["a.jpg"][1].shape == (68, 2) and float(faces["a.jpg"][1][5, 0]) == 2.0
+    path.write_text("\n".join([header, row("a.jpg", 0, 1)[:-2]]))
+    with pytest.raises(
+        LandmarkFileError, match=r"landmarks68.csv:2: expected 138 columns, got 137"
+    ):
+        read_photo_landmarks(path)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
-import numpy as np
 import pytest
 import torch
 
@@ -17,13 +14,9 @@ def helen():
     folder = helen_dir()
     if folder is None:
         pytest.skip("../shared/data/photos/helen_train is absent (only CI and the team have it)")
-    labels: dict[str, list[np.ndarray]] = {}
-    with (folder / "landmarks68.csv").open(newline="") as fh:
-        rows = csv.reader(fh)
-        next(rows)
-        for row in rows:
-            labels.setdefault(row[0], []).append(np.array(row[2:], float).reshape(68, 2))
-    return folder, labels
+    from progface.data.landmarks_io import read_photo_landmarks
+
+    return folder, read_photo_landmarks(folder / "landmarks68.csv")
 
 
 @pytest.fixture(autouse=True)

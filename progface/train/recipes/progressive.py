@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 
 from progface.losses.adversarial import wgan_gp_d_loss
-from progface.losses.heatmap import check_source, heatmaps_of
+from progface.losses.heatmap import heatmaps_of, resolve_source
 from progface.losses.perceptual import AUTHORS_LAYERS
 from progface.losses.pixel import PIXEL_KINDS
 from progface.losses.table import LossBatch, Term, build_terms, parse_table, weighted_sum
@@ -203,18 +203,9 @@ class ProgressiveRecipe(Recipe):
         self.perceptual_source = "off"
 
         def make_source():
-            source = heatmap_source
-            if source is None:
-                from progface import plugins
-
-                spec = plugins.get("heatmap_sources", opts.heatmap_source)
-                source = spec.build(**opts.heatmap_source_options)
-                self.heatmap_source_name = opts.heatmap_source
-            else:
-                self.heatmap_source_name = type(source).__name__
-            if isinstance(source, torch.nn.Module):
-                source = source.to(ctx.device)
-            self.source = check_source(source)  # frozen: eval mode, no parameter gradients
+            self.source, self.heatmap_source_name = resolve_source(
+                heatmap_source, opts.heatmap_source, opts.heatmap_source_options, ctx.device
+            )
             return self.source
 
         prebuilt = {

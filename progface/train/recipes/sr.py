@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from progface.losses.heatmap import resolve_source
 from progface.losses.table import LossBatch, build_terms, parse_table, weighted_sum
 from progface.train.config import bounded
 from progface.train.recipes.base import Recipe
@@ -94,18 +95,9 @@ class SRRecipe(Recipe):
         self.heatmap_source_name = None
 
         def make_source():
-            from progface.losses.heatmap import check_source
-
-            source = heatmap_source
-            if source is None:
-                spec = plugins.get("heatmap_sources", opts.heatmap_source)
-                source = spec.build(**opts.heatmap_source_options)
-                self.heatmap_source_name = spec.name
-            else:
-                self.heatmap_source_name = type(source).__name__
-            if isinstance(source, nn.Module):
-                source = source.to(ctx.device)
-            self.source = check_source(source)
+            self.source, self.heatmap_source_name = resolve_source(
+                heatmap_source, opts.heatmap_source, opts.heatmap_source_options, ctx.device
+            )
             return self.source
 
         build_terms(self.terms, recipe=cfg.recipe, objects={"source": make_source},
