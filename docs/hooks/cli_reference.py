@@ -9,7 +9,6 @@ heading is missing from the rendered page.
 
 from __future__ import annotations
 
-import click
 from markdown.extensions.toc import slugify
 from mkdocs.plugins import get_plugin_logger
 
@@ -17,21 +16,10 @@ log = get_plugin_logger(__name__)
 PAGE = "cli.md"
 
 
-def command_paths(command: click.Command, path: tuple[str, ...] = ("progface",)):
-    """Every command path under ``command``, as click resolves them (lazy groups included)."""
-    yield path
-    if isinstance(command, click.Group):
-        ctx = click.Context(command, info_name=path[-1])
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                yield from command_paths(sub, (*path, name))
-
-
 def on_page_content(html, page, config, files):
     if page.file.src_uri != PAGE:
         return html
-    from progface.cli import cli
+    from progface.cli import cli, command_paths
 
     for path in command_paths(cli):
         anchor = slugify(" ".join(path), "-")

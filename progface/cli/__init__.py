@@ -188,3 +188,15 @@ def __getattr__(name: str):
     if name in _MOVED:
         return getattr(import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def command_paths(command: click.Command, path: tuple[str, ...] = ("progface",)):
+    """Every command path under ``command`` as click resolves them, lazy groups included
+    (the docs' CLI reference and its test check each one is shown)."""
+    yield path
+    if isinstance(command, click.Group):
+        ctx = click.Context(command, info_name=path[-1])
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
+                yield from command_paths(sub, (*path, name))

@@ -271,15 +271,8 @@ def test_cli_reference_shows_every_command():
         )
     anchors = set(re.findall(r"\{ #([\w-]+) ", "\n".join(rendered)))
 
-    def paths(command, path):
-        yield path
-        if isinstance(command, click.Group):
-            ctx = click.Context(command, info_name=path[-1])
-            for name in command.list_commands(ctx):
-                sub = command.get_command(ctx, name)
-                if sub is not None and not sub.hidden:
-                    yield from paths(sub, (*path, name))
+    from progface.cli import command_paths
 
-    names = [" ".join(p) for p in paths(cli, ("progface",))]
+    names = [" ".join(p) for p in command_paths(cli)]
     missing = [name for name in names if slugify(name, "-") not in anchors]
     assert not missing, f"docs/cli.md does not show: {missing}"
