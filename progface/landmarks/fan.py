@@ -9,10 +9,13 @@ output: one 68x64x64 heatmap tensor per stack, the last one being the prediction
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from progface.models import configured
 
 __all__ = ["FAN", "ConvBlock", "FANConfig", "HourGlass", "NUM_PARAMETERS"]
 
@@ -100,16 +103,13 @@ class FANConfig:
 class FAN(nn.Module):
     """Stacked-hourglass face alignment network (face-alignment's ``FAN(num_modules)``)."""
 
-    def __init__(
-        self,
-        *,
-        num_modules: int = 4,
-        num_landmarks: int = 68,
-        features: int = 256,
-        hourglass_depth: int = 4,
-    ) -> None:
+    def __init__(self, config: FANConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`FANConfig`) with its fields overridden by
+        keyword, e.g. ``FAN(num_modules=2)``."""
         super().__init__()
-        self.config = FANConfig(num_modules, num_landmarks, features, hourglass_depth)
+        self.config = configured("FAN", FANConfig, config, overrides)
+        num_modules, num_landmarks = self.config.num_modules, self.config.num_landmarks
+        features, hourglass_depth = self.config.features, self.config.hourglass_depth
         self.num_modules = num_modules
         self.num_landmarks = num_landmarks
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3)

@@ -9,8 +9,11 @@ No stride and no pooling: the 68 heatmaps come out at the input resolution (64 p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
+
+from progface.models import configured
 
 __all__ = ["FanDistilled", "FanDistilledConfig", "NUM_PARAMETERS"]
 
@@ -32,20 +35,14 @@ class FanDistilledConfig:
 class FanDistilled(nn.Module):
     """conv5x5 (no activation) -> [conv3x3 -> BN -> LeakyReLU] x 3 -> conv3x3 -> LeakyReLU."""
 
-    def __init__(
-        self,
-        *,
-        num_landmarks: int = 68,
-        in_channels: int = 3,
-        stem_channels: int = 32,
-        stem_kernel: int = 5,
-        widths: tuple[int, ...] = (64, 128, 128),
-        negative_slope: float = 0.01,
-    ) -> None:
+    def __init__(self, config: FanDistilledConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`FanDistilledConfig`) with its fields overridden
+        by keyword, e.g. ``FanDistilled(num_landmarks=5)``."""
         super().__init__()
-        self.config = FanDistilledConfig(
-            num_landmarks, in_channels, stem_channels, stem_kernel, tuple(widths), negative_slope
-        )
+        cfg = self.config = configured("FanDistilled", FanDistilledConfig, config, overrides)
+        num_landmarks, in_channels, widths = cfg.num_landmarks, cfg.in_channels, cfg.widths
+        stem_channels, stem_kernel = cfg.stem_channels, cfg.stem_kernel
+        negative_slope = cfg.negative_slope
         self.num_landmarks = num_landmarks
         self.conv = nn.Conv2d(in_channels, stem_channels, stem_kernel, 1, stem_kernel // 2)
         layers: list[nn.Module] = []

@@ -21,13 +21,21 @@ weights: 2,162,703 parameters instead of 3,272,463 with 68 heatmaps + 11 parsing
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FSRGANDiscriminator", "FSRNet", "FSRNetConfig", "FSRNetOutput"]
+from progface.models import configured
+
+__all__ = [
+    "FSRGANDiscriminator",
+    "FSRGANDiscriminatorConfig",
+    "FSRNet",
+    "FSRNetConfig",
+    "FSRNetOutput",
+]
 
 
 @dataclass(frozen=True)
@@ -115,15 +123,13 @@ class Hourglass(nn.Module):
 class FSRNet(nn.Module):
     """FSRNet generator; see the module docstring for the layout."""
 
-    def __init__(
-        self,
-        *,
-        num_landmarks: int = 68,
-        num_parsing: int = 11,
-        size: int = 128,
-        hourglass_depth: int = 3,
-    ) -> None:
+    def __init__(self, config: FSRNetConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`FSRNetConfig`) with its fields overridden by
+        keyword, e.g. ``FSRNet(num_parsing=0)``."""
         super().__init__()
+        self.config = configured("FSRNet", FSRNetConfig, config, overrides)
+        num_landmarks, num_parsing = self.config.num_landmarks, self.config.num_parsing
+        size, hourglass_depth = self.config.size, self.config.hourglass_depth
         if num_landmarks < 0 or num_parsing < 0 or num_landmarks + num_parsing == 0:
             raise ValueError(
                 f"FSRNet needs prior channels (num_landmarks={num_landmarks}, "
@@ -131,7 +137,6 @@ class FSRNet(nn.Module):
             )
         if size % 2 ** (hourglass_depth + 1):
             raise ValueError(f"size {size} does not fit hourglass depth {hourglass_depth}")
-        self.config = FSRNetConfig(num_landmarks, num_parsing, size, hourglass_depth)
         self.coarse = nn.Sequential(
             _conv_bn_relu(3, 64, 3), *(ResBlock(64) for _ in range(3)), _conv3(64, 3), nn.Tanh()
         )
@@ -192,6 +197,17 @@ class FSRNet(nn.Module):
         return {"architecture": "fsrnet", **asdict(self.config)}
 
 
+@dataclass(frozen=True)
+class FSRGANDiscriminatorConfig:
+    """Architecture of :class:`FSRGANDiscriminator`.
+
+    Args:
+        widths: channels of the four stages.
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+
+
 class FSRGANDiscriminator(nn.Module):
     """SRGAN-style patch discriminator: ``[B,3,H,W]`` in [-1, 1] -> ``[B,1,H/16,W/16]`` logits.
 
@@ -200,8 +216,14 @@ class FSRGANDiscriminator(nn.Module):
     layer lives in the BCE-with-logits loss.
     """
 
-    def __init__(self, *, widths: tuple[int, ...] = (64, 128, 256, 512)) -> None:
+    def __init__(self, config: FSRGANDiscriminatorConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`FSRGANDiscriminatorConfig`) with its fields
+        overridden by keyword."""
         super().__init__()
+        self.config = configured(
+            "FSRGANDiscriminator", FSRGANDiscriminatorConfig, config, overrides
+        )
+        widths = self.config.widths
         layers: list[nn.Module] = []
         cin = 3
         for i, w in enumerate(widths):

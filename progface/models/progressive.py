@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from progface.models import configured
 
 __all__ = [
     "EqualConv2d",
@@ -125,11 +128,12 @@ class ProgressiveGenerator(nn.Module):
 
     Args:
         config: block widths (default: the paper's).
+        **overrides: fields of ``config`` to replace, e.g. ``d_hidden=8``.
     """
 
-    def __init__(self, *, config: ProgressiveConfig | None = None) -> None:
+    def __init__(self, config: ProgressiveConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        self.config = config or ProgressiveConfig()
+        self.config = configured("ProgressiveGenerator", ProgressiveConfig, config, overrides)
         c0, c1, c2, c3 = self.config.channels
         # Registration order = the authors' state-dict order (to_rgb first).
         self.to_rgb = nn.ModuleList([nn.Conv2d(c, 3, 1) for c in (c1, c2, c3)])
@@ -183,11 +187,12 @@ class ProgressiveDiscriminator(nn.Module):
 
     Args:
         config: block widths (default: the paper's).
+        **overrides: fields of ``config`` to replace, e.g. ``d_hidden=8``.
     """
 
-    def __init__(self, *, config: ProgressiveConfig | None = None) -> None:
+    def __init__(self, config: ProgressiveConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        self.config = config or ProgressiveConfig()
+        self.config = configured("ProgressiveDiscriminator", ProgressiveConfig, config, overrides)
         c0, c1, c2, c3 = self.config.channels
         self.from_rgb = nn.ModuleList([nn.Conv2d(3, c, 1) for c in (c1, c2, c3)])
         self.step1 = nn.Sequential(ConvBlock(c1, c0), nn.AvgPool2d(2))

@@ -17,11 +17,14 @@ sigmoid (the same function, numerically safer).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["URDGNDiscriminator", "URDGNGenerator", "URDGNConfig"]
+from progface.models import configured
+
+__all__ = ["URDGNConfig", "URDGNDiscriminator", "URDGNDiscriminatorConfig", "URDGNGenerator"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,14 @@ def _conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
 class URDGNGenerator(nn.Module):
     """URDGN generator: 16x16 LR face -> 128x128 SR face, both in [-1, 1]."""
 
-    def __init__(self, *, in_size: int = 16, widths: tuple[int, ...] = (16, 64, 128, 256)) -> None:
+    def __init__(self, config: URDGNConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`URDGNConfig`) with its fields overridden by
+        keyword, e.g. ``URDGNGenerator(widths=(4, 8, 8, 8))``."""
         super().__init__()
+        self.config = configured("URDGNGenerator", URDGNConfig, config, overrides)
+        widths = self.config.widths
         if len(widths) != 4:
             raise ValueError(f"widths must have 4 entries, got {widths}")
-        self.config = URDGNConfig(in_size=in_size, widths=tuple(widths))  # type: ignore[arg-type]
         w1, w2, w3, w4 = widths
         self.body = nn.Sequential(
             _conv_bn_relu(3, w1, 3),
@@ -83,11 +89,28 @@ class URDGNGenerator(nn.Module):
         return {"architecture": "urdgn", **cfg, "widths": list(cfg["widths"])}
 
 
+@dataclass(frozen=True)
+class URDGNDiscriminatorConfig:
+    """Architecture of the URDGN discriminator.
+
+    Args:
+        size: side of the faces it reads (a multiple of 16).
+        hidden: width of the first fully connected layer.
+    """
+
+    size: int = 128
+    hidden: int = 1024
+
+
 class URDGNDiscriminator(nn.Module):
     """URDGN discriminator: ``[B,3,size,size]`` in [-1, 1] -> ``[B]`` real/fake logits."""
 
-    def __init__(self, *, size: int = 128, hidden: int = 1024) -> None:
+    def __init__(self, config: URDGNDiscriminatorConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`URDGNDiscriminatorConfig`) with its fields
+        overridden by keyword."""
         super().__init__()
+        self.config = configured("URDGNDiscriminator", URDGNDiscriminatorConfig, config, overrides)
+        size, hidden = self.config.size, self.config.hidden
         if size % 16:
             raise ValueError(f"size must be a multiple of 16, got {size}")
         self.size = size

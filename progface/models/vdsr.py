@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from progface.models import configured
 
 __all__ = ["VDSR", "VDSRConfig", "bicubic_upsample", "clip_gradients_adjustable"]
 
@@ -63,21 +66,16 @@ class _ConvReLU(nn.Module):
 class VDSR(nn.Module):
     """The VDSR network; see the module docstring for the layout."""
 
-    def __init__(
-        self,
-        *,
-        in_chans: int = 3,
-        depth: int = 20,
-        width: int = 64,
-        bias: bool = True,
-        size: int = 128,
-    ) -> None:
+    def __init__(self, config: VDSRConfig | None = None, **overrides: Any) -> None:
+        """Build from ``config`` (default :class:`VDSRConfig`) with its fields overridden by
+        keyword, e.g. ``VDSR(in_chans=1)``."""
         super().__init__()
+        cfg = self.config = configured("VDSR", VDSRConfig, config, overrides)
+        in_chans, depth, width, bias = cfg.in_chans, cfg.depth, cfg.width, cfg.bias
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans must be 1 (Y) or 3 (RGB), got {in_chans}")
         if depth < 3:
             raise ValueError(f"depth must be at least 3, got {depth}")
-        self.config = VDSRConfig(in_chans=in_chans, depth=depth, width=width, bias=bias, size=size)
         self.input = nn.Conv2d(in_chans, width, 3, padding=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.residual_layer = nn.Sequential(*(_ConvReLU(width, bias) for _ in range(depth - 2)))
