@@ -182,3 +182,25 @@ def test_bench_runs_espcn_on_synthetic_faces(installed, tmp_path):
     assert images == 4 and 10 < psnr < 60
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"]["espcn"]["psnr"] == pytest.approx(psnr, abs=5e-3)  # the table rounds
+
+
+def test_upscale_runs_espcn_and_matches_the_method(installed, tmp_path):
+    from progface.jobs.runtime import load_method
+
+    faces = tmp_path / "lr"
+    faces.mkdir()
+    rng = np.random.default_rng(0)
+    lr = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
+    Image.fromarray(lr).save(faces / "face.png")
+    out = tmp_path / "sr"
+    proc = _progface(installed, "upscale", str(faces), "--method", "espcn", "--out", str(out),
+                     "--device", "cpu", "--precision", "fp32")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    written = out / "sr" / "face.png"  # OUT/sr/<stem>.png
+    sr = np.asarray(Image.open(written).convert("RGB"), dtype=np.float32)
+    assert sr.shape == (128, 128, 3)
+    model, _ = load_method("espcn", "cpu")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(lr / 255.0).float().permute(2, 0, 1)[None])[0]
+    ref = (ref.clamp(0, 1) * 255).round().permute(1, 2, 0).numpy()
+    assert np.abs(sr - ref).max() <= 1  # the file is the method's output, to rounding
