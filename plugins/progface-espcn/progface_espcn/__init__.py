@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "espcn-celeba-x8.safetensors"
-WEIGHTS_SHA256 = ""
+WEIGHTS_SHA256 = "bbd95a4df34ea00676c2ddea16029f52e3f51d24985d32af11216a9021db827d"
 LICENCE = "research only (trained on CelebA faces, whose licence is non-commercial research)"
 
 

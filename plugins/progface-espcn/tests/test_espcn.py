@@ -92,6 +92,8 @@ def test_shipped_file_hash_and_facts():
     assert config["training_data"] == ["faces/train/celeba"]
     assert config["validation_data"] == "faces/val/celeba_heldout_ids"
     assert config["iterations_run"] > 0 and config["licence"] == pe.LICENCE
+    # the packaged fp32 figure is the training run's own validation (same faces, same chain)
+    assert check["psnr_fp32"] == pytest.approx(config["val"]["psnr"], abs=1e-3)
 
 
 def test_method_loads_the_shipped_weights_without_arguments():
