@@ -35,6 +35,8 @@ class WeightSpec:
             published.
         licence: the licence of the weights, shown by ``progface models``.
         shipped: True when the file is inside the package.
+        folder: where a shipped file lives when it is not progface's own: a plugin package
+            ships its weights in its own folder (None: ``progface/weights``).
         config: architecture / preprocessing facts (also stored in safetensors metadata).
     """
 
@@ -44,6 +46,7 @@ class WeightSpec:
     licence: str = ""
     shipped: bool = False
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    folder: Path | None = None
 
 
 def cache_dir() -> Path:
@@ -73,7 +76,9 @@ def verify(path: str | os.PathLike[str], expected: str) -> None:
 
 def local_path(spec: WeightSpec) -> Path:
     """Where the file lives (or would live) on this machine."""
-    return PACKAGE_WEIGHTS / spec.filename if spec.shipped else cache_dir() / spec.filename
+    if spec.shipped:
+        return Path(spec.folder or PACKAGE_WEIGHTS) / spec.filename
+    return cache_dir() / spec.filename
 
 
 def status(spec: WeightSpec | None) -> str:

@@ -107,3 +107,15 @@ def test_safetensors_round_trip_with_config(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="junk.safetensors: not a readable safetensors"):
         W.load_safetensors(tmp_path / "junk.safetensors")
+
+
+def test_a_plugin_ships_weights_in_its_own_folder(tmp_path):
+    from progface.weights import WeightSpec, local_path, resolve, sha256_of, status
+
+    folder = tmp_path / "plugin_pkg" / "weights"
+    folder.mkdir(parents=True)
+    (folder / "net.bin").write_bytes(b"weights")
+    spec = WeightSpec("net.bin", sha256=sha256_of(folder / "net.bin"), shipped=True, folder=folder)
+    assert local_path(spec) == folder / "net.bin" and resolve(spec) == folder / "net.bin"
+    assert status(spec) == "shipped"
+    assert local_path(WeightSpec("x.bin", shipped=True)).parent.name == "weights"  # progface's

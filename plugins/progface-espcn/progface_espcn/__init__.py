@@ -140,11 +140,9 @@ def shipped_path() -> Path:
     return WEIGHTS_DIR / WEIGHTS_FILE
 
 
-# progface.weights looks for shipped files in progface's own package folder (``local_path`` is
-# ``PACKAGE_WEIGHTS / filename``); an absolute ``filename`` makes that join this package's file,
-# so the core's resolve() finds and sha256-checks it and `progface models` reports it "shipped".
 SHIPPED = WeightSpec(
-    filename=str(shipped_path()),
+    filename=WEIGHTS_FILE,
+    folder=WEIGHTS_DIR,  # shipped inside this package, not progface's
     sha256=WEIGHTS_SHA256,
     licence=LICENCE,
     shipped=True,
