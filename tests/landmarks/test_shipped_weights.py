@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, sha256_of
@@ -40,10 +41,47 @@ def test_default_source_loads_it():
 
 
 def test_model_card_states_the_facts():
+    """The card's NME table carries the figures measured when the file was made (stored in
+    its config), rounded as printed, and names its iteration, teacher and prior."""
     text = CARD.read_text()
     _, config = load_safetensors(SHIPPED)
-    for fact in ("landmarks", "helen_test", f"{config['iteration']:,}", "NME"):
+    for fact in ("landmarks", "helen_test", f"{config['iteration']:,}", "NME", "shape prior"):
         assert fact in text, fact
+    for key in ("nme_io64", "nme_io128", "raw_nme_io64", "raw_nme_io128"):
+        assert f"{config['test'][f'helen_test/{key}']:.2f}" in text, key
+    assert f"{config['shape_prior']['spread']}" in text
+
+
+def test_shipped_file_carries_a_prior_and_the_raw_variant_ignores_it():
+    from progface import plugins
+    from progface.landmarks.shape_prior import ShapePrior
+
+    default = plugins.get("heatmap_sources", "fan-distilled").build()
+    raw = plugins.get("heatmap_sources", "fan-distilled-raw").build()
+    assert isinstance(default.prior, ShapePrior) and default.prior.mean.shape == (68, 2)
+    assert raw.prior is None and 1.0 <= default.prior.spread <= 4.0
+    # the aligned CelebA framing (box (0, 20, 178, 198) of the 178x218 image): the eyes lie at
+    # about y = (112 - 20) * 128 / 178 = 66, the mouth well below, the face centred in x
+    mean = default.prior.mean
+    assert 60 < float(mean[36:48, 1].mean()) < 72 < 85 < float(mean[48:68, 1].mean())
+    assert abs(float(mean[:, 0].mean()) - 63.5) < 3
+
+
+def test_meets_the_target_on_human_labels(faces_dir):
+    """Issue 9's target: mean NME <= 6 % of the inter-ocular distance on val/helen_test (185
+    faces, human 300-W labels, never used in training or selection) at 64 and at 128 px."""
+    from progface import plugins
+    from progface.landmarks.data import load_landmark_faces
+    from progface.landmarks.evaluate import landmark_errors
+
+    faces = load_landmark_faces([faces_dir / "val" / "helen_test"])
+    source = plugins.get("heatmap_sources", "fan-distilled").build()
+    errors = landmark_errors(source, faces.float_images(), faces.points, (64, 128))
+    _, config = load_safetensors(SHIPPED)
+    for size in (64, 128):
+        nme = 100 * float(errors[size]["inter_ocular"].mean())
+        assert nme <= 6.0, (size, nme)
+        assert nme == pytest.approx(config["test"][f"helen_test/nme_io{size}"], abs=0.01)
 
 
 def test_landmarks_on_human_labels(pfsr_checkpoint, tmp_path):
