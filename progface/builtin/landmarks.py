@@ -54,7 +54,9 @@ def landmark_nme(sr, hr):
     """Per-image NME (percent of the image side) between the landmarks the shipped
     ``fan-distilled`` finds on the SR faces and on the HR faces, both looked at on 64-px copies:
     the network locates landmarks far better there than at 128 px (its model card), so the
-    figure measures the faces, not the network's blind spot."""
+    figure measures the faces, not the network's blind spot. The source's shape prior keeps
+    both landmark sets where an aligned face's can be: gross misses do not swamp the mean, and
+    a large displacement (a face shifted out of alignment) reads smaller than it is."""
     from progface.landmarks.evaluate import predict_landmarks
     from progface.landmarks.sources import FanDistilledSource
     from progface.metrics.nme import nme
