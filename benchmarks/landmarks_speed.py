@@ -20,10 +20,9 @@ import time
 import torch
 
 from progface.landmarks.fan import FAN
-from progface.landmarks.shape_prior import ShapePrior
 from progface.landmarks.sources import FanDistilledSource, FanSource
 from progface.weights import PACKAGE_WEIGHTS
-from progface.weights.landmarks import FAN_DISTILLED_SHIPPED, read_fan_distilled
+from progface.weights.landmarks import FAN_DISTILLED_SHIPPED
 
 
 def rate(fn, faces: torch.Tensor, repeats: int) -> float:
@@ -40,13 +39,12 @@ def rate(fn, faces: torch.Tensor, repeats: int) -> float:
 
 def sources() -> dict[str, tuple[object, int, str]]:
     """label -> (source, parameters, file size)"""
-    model, config = read_fan_distilled()
-    params = sum(p.numel() for p in model.parameters())
+    raw, with_prior = FanDistilledSource.load(shape_prior=False), FanDistilledSource.load()
+    params = sum(p.numel() for p in raw.parameters())
     size = (PACKAGE_WEIGHTS / FAN_DISTILLED_SHIPPED.filename).stat().st_size
-    out = {"fan-distilled (network)": (FanDistilledSource(model), params, f"{size / 1e6:.2f} MB")}
-    if "shape_prior" in config:
-        prior = ShapePrior.from_config(config["shape_prior"])
-        out["fan-distilled (+ shape prior)"] = (FanDistilledSource(model, prior=prior), params, "")
+    out = {"fan-distilled (network)": (raw, params, f"{size / 1e6:.2f} MB")}
+    if with_prior.prior is not None:
+        out["fan-distilled (+ shape prior)"] = (with_prior, params, "")
     fan = FAN()
     fan_params = sum(p.numel() for p in fan.parameters())
     out["FAN-4 (teacher, 256 px)"] = (

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from progface import hookimpl, plugins
 from progface.cli import cli
 from progface.registry import DuplicateNameError, MethodSpec, MetricSpec
+from tests.helpers import pip_install_target
 
 
 class NearestPlugin:
@@ -286,11 +287,8 @@ def _install(tmp_path):
     (src / "progface_throwaway.py").write_text(textwrap.dedent(MODULE))
     (src / "progface_throwaway_broken.py").write_text("raise ImportError('missing dependency x')\n")
     target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--target", str(target), str(src)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    done = pip_install_target(src, target)
+    assert done.returncode == 0, done.stderr
     return target
 
 
@@ -375,11 +373,8 @@ def test_example_plugin_packages_install_and_register(tmp_path, folder, plugin, 
     target = tmp_path / "site"
     src = tmp_path / folder  # a copy: building in place would leave build/ in the repository
     shutil.copytree(Path(__file__).resolve().parents[2] / "plugins" / folder, src)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--target", str(target), str(src)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    done = pip_install_target(src, target)
+    assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(_progface(target, "plugins", "--json").stdout)}
     assert method in rows[plugin]["registered"]["methods"]
 

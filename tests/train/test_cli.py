@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 
-import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from progface.cli import cli
+from tests.helpers import smooth_faces
 
 
 def _faces(folder, n=3):
-    folder.mkdir()
-    gen = torch.Generator().manual_seed(0)
-    for i in range(n):
-        img = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=gen), size=128,
-                                              mode="bilinear")[0]  # fmt: skip
-        Image.fromarray((img.permute(1, 2, 0) * 255).byte().numpy()).save(folder / f"{i}.png")
-    return folder
+    return smooth_faces(folder, n, grid=4)
 
 
 def test_train_from_toml_then_resume(tmp_path):

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-
 from progface.train.checkpoint import latest_checkpoint
 from progface.weights import load_safetensors
 from tests.train.test_ddp import _torchrun
 
 
 def test_progface_train_under_torchrun(tmp_path):
-    from PIL import Image
+    from tests.helpers import smooth_faces
 
-    faces = tmp_path / "faces"
-    faces.mkdir()
-    gen = torch.Generator().manual_seed(0)
-    for i in range(4):
-        img = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=gen), size=128,
-                                              mode="bilinear")[0]  # fmt: skip
-        arr = (img.permute(1, 2, 0) * 255).byte().numpy()
-        Image.fromarray(arr).save(faces / f"{i}.png")
+    faces = smooth_faces(tmp_path / "faces", 4, grid=4)
     out = tmp_path / "run"
     run = _torchrun("-m", "progface", "train", "--preset", "table2-pixel-wgan", "--out", str(out),
                     "--data", str(faces), "--val", str(faces),

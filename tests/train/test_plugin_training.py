@@ -14,8 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
-from PIL import Image
+
+from tests.helpers import pip_install_target, smooth_faces
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout these tests belong to
 
@@ -78,13 +78,7 @@ py-modules = ["progface_throwaway"]
 
 
 def _faces(folder: Path, n: int = 6) -> Path:
-    folder.mkdir()
-    gen = torch.Generator().manual_seed(0)
-    for i in range(n):
-        img = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=gen), size=128,
-                                              mode="bilinear")[0]  # fmt: skip
-        Image.fromarray((img.permute(1, 2, 0) * 255).byte().numpy()).save(folder / f"{i}.png")
-    return folder
+    return smooth_faces(folder, n, grid=6)
 
 
 def _install(tmp: Path) -> Path:
@@ -93,9 +87,7 @@ def _install(tmp: Path) -> Path:
     pkg.mkdir()
     (pkg / "pyproject.toml").write_text(PYPROJECT)
     (pkg / "progface_throwaway.py").write_text(textwrap.dedent(PLUGIN))
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-           "--no-index", "--quiet", "--target", str(site), str(pkg)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = pip_install_target(pkg, site, "--no-index")
     if done.returncode != 0 and "setuptools" in done.stderr:
         pytest.skip(f"setuptools is needed to install the throwaway plugin: {done.stderr[-300:]}")
     assert done.returncode == 0, done.stderr

@@ -35,6 +35,7 @@ from progface.landmarks.fan_distilled import FanDistilled
 from progface.landmarks.heatmaps import rescale_points
 from progface.train.config import bounded
 from progface.train.recipes.base import Recipe
+from progface.train.schedule import set_lr
 
 __all__ = ["PRESETS", "DistillOptions", "DistillRecipe", "build", "distill_datasets", "heatmap_mse"]
 
@@ -221,9 +222,10 @@ class DistillRecipe(Recipe):
         pts = rescale_points(points, side, size) if points is not None else None
         target = self._targets(x, pts, size)
 
-        lr = opt.lr * (0.1 if opt.lr_decay_at and iteration >= opt.lr_decay_at else 1.0)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(
+            self.optimizer,
+            opt.lr * (0.1 if opt.lr_decay_at and iteration >= opt.lr_decay_at else 1.0),
+        )
         self.student.train()
         with self.ctx.autocast():
             features = self.student.forward_features(x)

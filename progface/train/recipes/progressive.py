@@ -18,7 +18,6 @@ Images are in [-1, 1] inside the recipe (the generator's range); the loop hands 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +35,7 @@ from progface.models.progressive import (
 )
 from progface.train.context import Context
 from progface.train.recipes.base import Recipe
+from progface.train.schedule import cosine, set_lr
 from progface.weights import WeightsError
 
 TARGETS = {1: "x32", 2: "x64", 3: "hr"}  # the target image of each step
@@ -116,7 +116,7 @@ def learning_rate(opts: ProgressiveOptions, iteration: int) -> float:
     start = sum(opts.iterations[:-1]) if opts.progressive else 0
     length = opts.iterations[-1] if opts.progressive else sum(opts.iterations)
     k = min(max(iteration - start, 0), length)
-    return opts.lr_min + 0.5 * (opts.lr - opts.lr_min) * (1 + math.cos(math.pi * k / length))
+    return cosine(opts.lr, opts.lr_min, k, length)
 
 
 def schedule(opts: ProgressiveOptions, iteration: int) -> tuple[int, float]:
@@ -308,8 +308,7 @@ class ProgressiveRecipe(Recipe):
         self.step, self.alpha = step, alpha
         lr = batch["lr"] * 2 - 1
         target = batch[TARGETS[step]] * 2 - 1
-        for group in self.opt_g.param_groups:
-            group["lr"] = learning_rate(opts, iteration)
+        set_lr(self.opt_g, learning_rate(opts, iteration))
         self.g.train()
         if self.d is not None:  # frozen for the generator update: its gradients are not needed
             self.d.train()

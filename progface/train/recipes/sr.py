@@ -16,7 +16,6 @@ generator contract (``progface.registry.GeneratorSpec``): ``super_resolve(lr)``,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from progface.losses.heatmap import resolve_source
 from progface.losses.table import LossBatch, build_terms, parse_table, weighted_sum
 from progface.train.config import bounded
 from progface.train.recipes.base import Recipe
+from progface.train.schedule import cosine, set_lr
 
 __all__ = ["DEFAULT_LOSSES", "SROptions", "SRRecipe", "build", "recipe_spec", "super_resolver"]
 
@@ -116,13 +116,12 @@ class SRRecipe(Recipe):
         if o.lr_decay == "constant":
             return o.lr
         k = min(iteration, o.iterations)
-        return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1 + math.cos(math.pi * k / o.iterations))
+        return cosine(o.lr, o.lr_min, k, o.iterations)
 
     def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, float]:
         self.iteration = iteration + 1
         lr_now = self.learning_rate(iteration)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_now
+        set_lr(self.optimizer, lr_now)
         self.net.train()
         hr = batch["hr"]
         lazy = {}

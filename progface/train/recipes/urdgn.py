@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from progface.models.urdgn import URDGNDiscriminator, URDGNGenerator
 from progface.train.config import bounded
 from progface.train.recipes.base import Recipe
+from progface.train.schedule import set_lr
 
 __all__ = ["URDGNOptions", "URDGNRecipe", "balance_updates", "urdgn_learning_rate"]
 
@@ -94,8 +95,7 @@ class URDGNRecipe(Recipe):
 
     def _set_lr(self, net: str, iteration: int) -> None:
         optimizer = self.opt_g if net == "g" else self.opt_d
-        for group in optimizer.param_groups:
-            group["lr"] = urdgn_learning_rate(self.opt, self.updates[net], iteration)
+        set_lr(optimizer, urdgn_learning_rate(self.opt, self.updates[net], iteration))
 
     def _mean_over_ranks(self, values: torch.Tensor) -> torch.Tensor:
         # Every rank must take the same update decision, or the gradient all-reduce hangs.

@@ -20,6 +20,7 @@ import torch
 from progface.models.vdsr import VDSR, clip_gradients_adjustable
 from progface.train.config import bounded
 from progface.train.recipes.base import Recipe
+from progface.train.schedule import set_lr
 
 __all__ = ["AdjustableClipSGD", "VDSROptions", "VDSRRecipe", "random_patches"]
 
@@ -103,8 +104,7 @@ class VDSRRecipe(Recipe):
     def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, float]:
         self.iteration = iteration + 1
         lr_now = self.learning_rate(iteration)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_now
+        set_lr(self.optimizer, lr_now)
         self.net.train()
         x = self.net.prepare(batch["lr"])
         target = self.net.prepare_target(batch["hr"])
