@@ -219,11 +219,6 @@ def defaults(kind: str, job: str) -> list[str]:
     return [spec.name for spec in registries()[kind] if job in spec.default_for]
 
 
-def default_methods(job: str) -> list[str]:
-    """Methods registered as the default of ``job`` ("upscale" or "bench"), built-ins first."""
-    return defaults("methods", job)
-
-
 def reset() -> None:
     """Forget computed registries (after registering a plugin in-process)."""
     global _registries

@@ -74,7 +74,7 @@ def bench(methods, data, protocol, out, metrics, weights, crop, limit, batch_siz
     from progface.jobs.bench_tables import table2_markdown, table3_markdown
 
     if methods is None:
-        methods = () if ablation else tuple(plugins.default_methods("bench"))
+        methods = () if ablation else tuple(plugins.defaults("methods", "bench"))
     if not methods and not ablation:
         raise click.UsageError("give --methods and/or --ablation")
     pairs = dict(weights)

@@ -200,7 +200,7 @@ def upscale_folder(
     from progface import plugins
 
     if method is None:
-        defaults = plugins.default_methods("upscale")
+        defaults = plugins.defaults("methods", "upscale")
         if not defaults:
             raise ValueError("no method is registered as upscale's default: name one with --method")
         method = defaults[0]
