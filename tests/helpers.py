@@ -28,3 +28,13 @@ def pip_install_target(src: Path, target: Path, *extra: str) -> subprocess.Compl
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
            *extra, "--target", str(target), str(src)]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def shipped_by_progface(method) -> bool:
+    """A method of progface's own plugins whose weights ship inside the package (an installed
+    third-party plugin may ship weights too: its own tests check them)."""
+    from progface import plugins
+
+    return bool(
+        method.weights and method.weights.shipped and method.plugin in plugins.DEFAULT_PLUGINS
+    )

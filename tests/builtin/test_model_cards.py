@@ -10,6 +10,7 @@ import pytest
 from progface import plugins
 from progface.jobs.runtime import load_method
 from progface.weights import PACKAGE_WEIGHTS, load_safetensors, sha256_of
+from tests.helpers import shipped_by_progface
 
 # method -> (card, its column header, the rows that state each fact; matched by prefix)
 CARDS = {
@@ -43,10 +44,7 @@ def cell(rows: dict[str, str], name: str) -> str:
 
 
 def test_every_shipped_sr_method_has_a_card():
-    methods = plugins.registries()["methods"]
-    shipped = {
-        n for n in methods.names() if methods.get(n).weights and methods.get(n).weights.shipped
-    }
+    shipped = {m.name for m in plugins.registries()["methods"] if shipped_by_progface(m)}
     assert shipped == set(CARDS)
 
 

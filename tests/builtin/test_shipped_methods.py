@@ -10,14 +10,13 @@ import torch
 
 from progface import plugins
 from progface.jobs.runtime import load_method
-from progface.weights import PACKAGE_WEIGHTS, load_safetensors, sha256_of, status
+from progface.weights import load_safetensors, local_path, sha256_of, status
+from tests.helpers import shipped_by_progface
 
 
 def _shipped() -> list[str]:
-    methods = plugins.registries()["methods"]
-    return sorted(
-        n for n in methods.names() if methods.get(n).weights and methods.get(n).weights.shipped
-    )
+    """progface's own shipped methods (an installed plugin's are its own tests' business)."""
+    return sorted(m.name for m in plugins.registries()["methods"] if shipped_by_progface(m))
 
 
 SHIPPED = _shipped()
@@ -30,7 +29,7 @@ def test_the_default_methods_ship():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_file_hash_and_facts(name):
     spec = plugins.get("methods", name).weights
-    path = PACKAGE_WEIGHTS / spec.filename
+    path = local_path(spec)
     assert path.is_file() and status(spec) == "shipped"
     assert len(spec.sha256) == 64 and sha256_of(path) == spec.sha256
     tensors, config = load_safetensors(path)
@@ -80,7 +79,7 @@ def test_the_method_reproduces_the_psnr_recorded_when_shipped(name, faces_dir):
     """Loaded through the method (its own preprocessing), the shipped file gives the PSNR that
     was measured when it was packaged; and the packaged fp32 figure is the training run's own
     validation (the same faces, the same chain): training and inference agree."""
-    _, config = load_safetensors(PACKAGE_WEIGHTS / plugins.get("methods", name).weights.filename)
+    _, config = load_safetensors(local_path(plugins.get("methods", name).weights))
     reference = config["reference"]
     measured = _mean_psnr(name, faces_dir / "val" / "celeba_heldout_ids", reference["faces"])
     assert measured == pytest.approx(reference["psnr"], abs=1e-3)
