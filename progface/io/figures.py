@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
@@ -12,29 +14,72 @@ from PIL import Image, ImageDraw
 LABEL_HEIGHT = 14
 
 
-def to_pil(img: torch.Tensor, size: int | None = None) -> Image.Image:
-    """``[3,H,W]`` in [0, 1] -> PIL RGB; small images are enlarged with nearest neighbour."""
-    if size is not None and img.shape[-1] != size:
-        img = F.interpolate(img[None].float(), size=(size, size), mode="nearest")[0]
-    arr = (img.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr, "RGB")
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``[..., 3, H, W]`` in [0, 1] -> uint8 ``[..., H, W, 3]`` (clamped, rounded); one call for a
+    whole batch is far cheaper than one per image."""
+    scaled = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return scaled.movedim(-3, -1).cpu().numpy()
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """PSNR in dB of each pair of uint8 images ``[N, H, W, C]`` (peak 255), exact: integer
+    squared errors (inf where equal). What a user measures on the PNGs written; ten times
+    cheaper than converting them back to float64."""
+    diff = a.astype(np.int32) - b.astype(np.int32)
+    sse = np.einsum("nhwc,nhwc->n", diff, diff, dtype=np.int64)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(255.0**2 * diff[0].size / sse)
+
+
+def to_pil(img: torch.Tensor | np.ndarray, size: int | None = None) -> Image.Image:
+    """``[3,H,W]`` in [0, 1] (or a uint8 ``[H,W,3]`` array) -> PIL RGB; small images are
+    enlarged with nearest neighbour."""
+    return Image.fromarray(_tile(img, size), "RGB")
+
+
+def _tile(img: torch.Tensor | np.ndarray, size: int | None) -> np.ndarray:
+    """uint8 ``[size, size, 3]`` of one image; nearest-neighbour enlargement by an integer
+    factor is a repeat of pixels (as ``F.interpolate(mode="nearest")``, without the float copy)."""
+    arr = img if isinstance(img, np.ndarray) else to_uint8(img)
+    h, w = arr.shape[:2]
+    if size is None or (h, w) == (size, size):
+        return arr
+    if size % h == 0 and size % w == 0:
+        return arr.repeat(size // h, axis=0).repeat(size // w, axis=1)
+    chw = torch.from_numpy(arr).permute(2, 0, 1)[None].float()
+    return F.interpolate(chw, size=(size, size), mode="nearest")[0].permute(1, 2, 0).byte().numpy()
+
+
+@functools.lru_cache(maxsize=32)
+def _label_strip(labels: tuple[str, ...], size: int, gap: int) -> np.ndarray:
+    """The white header with one label per column, rendered once per set of labels (drawing
+    text cost more than the rest of a compare panel)."""
+    width = len(labels) * size + (len(labels) - 1) * gap
+    strip = Image.new("RGB", (width, LABEL_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for c, label in enumerate(labels):
+        draw.text((c * (size + gap) + 3, 1), label, fill="black")
+    return np.asarray(strip)
 
 
 def grid(
-    rows: Sequence[Sequence[torch.Tensor]], labels: Sequence[str], size: int = 128, gap: int = 2
+    rows: Sequence[Sequence[torch.Tensor | np.ndarray]],
+    labels: Sequence[str],
+    size: int = 128,
+    gap: int = 2,
 ) -> Image.Image:
-    """Rows of equally sized tiles with one label per column on top."""
+    """Rows of equally sized tiles (``[3,H,W]`` in [0, 1] or uint8 ``[H,W,3]``; smaller ones
+    are enlarged with nearest neighbour) with one label per column on top."""
     cols = len(labels)
     width = cols * size + (cols - 1) * gap
     height = LABEL_HEIGHT + len(rows) * size + (len(rows) - 1) * gap
-    canvas = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(canvas)
-    for c, label in enumerate(labels):
-        draw.text((c * (size + gap) + 3, 1), label, fill="black")
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    canvas[:LABEL_HEIGHT] = _label_strip(tuple(labels), size, gap)
     for r, row in enumerate(rows):
+        top = LABEL_HEIGHT + r * (size + gap)
         for c, tile in enumerate(row):
-            canvas.paste(to_pil(tile, size), (c * (size + gap), LABEL_HEIGHT + r * (size + gap)))
-    return canvas
+            canvas[top : top + size, c * (size + gap) : c * (size + gap) + size] = _tile(tile, size)
+    return Image.fromarray(canvas, "RGB")
 
 
 def save_atomic(image: Image.Image, path: Path, overwrite: bool = True) -> Path:

@@ -42,7 +42,14 @@ def load_face(path: Path, crop: str, need_hr: bool = False) -> dict[str, torch.T
     A 16x16 file is taken as the LR input itself (no HR). Anything else is cropped, brought to
     128 px and degraded by the paper's chain (uint8 rounding per stage, as PIL does).
     """
-    img = load_image(path)
+    return face_of_image(load_image(path), path, crop, need_hr)
+
+
+def face_of_image(
+    img: torch.Tensor, path: Path, crop: str, need_hr: bool = False
+) -> dict[str, torch.Tensor | None]:
+    """:func:`load_face` on an image already decoded from ``path`` (``[3, H, W]`` in [0, 1]):
+    callers that looked at the image first do not decode it twice."""
     h, w = img.shape[-2:]
     if min(h, w) < LR_SIZE:
         raise ImageError(path, f"too small ({w}x{h}): faces need at least 16x16 pixels")

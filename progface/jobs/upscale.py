@@ -25,21 +25,18 @@ batches): memory stays bounded as the folder grows.
 from __future__ import annotations
 
 import json
-from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
-from progface.data.errors import ImageError
 from progface.io.atomic import output_folder, write_new, write_text_atomic
-from progface.io.figures import grid, save_atomic, to_pil
-from progface.io.inputs import load_face, scan_folder
-from progface.io.prefetch import prefetch
+from progface.io.inputs import scan_folder
 from progface.jobs.runtime import load_method, pick_device, run_facts
-from progface.models.interpolate import Interpolate
+from progface.jobs.upscale_crops import upscale_crops
+from progface.jobs.upscale_outputs import kept_entry
+from progface.jobs.upscale_photos import restore_photo_files
 
 
 class OutputInsideInputError(ValueError):
@@ -77,7 +74,6 @@ CROP_MAX_ASPECT = 1.25  # ... and its sides differ by at most 5:4 (CelebA's 178x
 INPUT_KINDS = ("auto", "crop", "photo")
 BG_METHODS = ("bicubic", "bilinear", "nearest")
 PHOTO_EXTS = ("png", "jpg")
-FACES_HINT = "pip install 'progface[{extra}]'"
 
 
 def input_kind(width: int, height: int) -> str:
@@ -228,12 +224,12 @@ def upscale_folder(
             targets = [out / f"{stem}{suffix}.{ext}"]
         existing = [str(t) for t in targets if t.exists()]
         if not overwrite and existing:
-            entries.append(_kept(path, existing) | {"kind": "crop" if is_crop else "photo"})
+            entries.append(kept_entry(path, existing) | {"kind": "crop" if is_crop else "photo"})
             continue
         (crops if is_crop else photos).append(path)
     bar = tqdm(total=len(crops) + len(photos), desc=f"upscale ({method})", unit="img",
                disable=not progress)  # fmt: skip
-    entries += _upscale_crops(crops, model, method, crop, out, names, overwrite, simulate,
+    entries += upscale_crops(crops, model, method, crop, out, names, overwrite, simulate,
                               batch_size, device, bar)  # fmt: skip
     photo_facts: dict[str, Any] = {}
     if photos:
@@ -250,7 +246,7 @@ def upscale_folder(
         }
         options = dict(photo_facts, names=names, out=out, overwrite=overwrite, method=method,
                        draw_boxes=draw_boxes, batch_size=batch_size, device=device)  # fmt: skip
-        entries += _restore_photos(photos, model, detector_spec, options, bar)
+        entries += restore_photo_files(photos, model, detector_spec, options, bar)
     bar.close()
     counts = Counter(e["status"] for e in entries)
     manifest = {
@@ -272,243 +268,3 @@ def upscale_folder(
         path = write_new(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     manifest["manifest"] = str(path)
     return manifest
-
-
-def _upscale_crops(todo, model, method, crop, out, names, overwrite, simulate, batch_size,
-                   device, bar) -> list[dict[str, Any]]:  # fmt: skip
-    """The crops: decoding runs one batch ahead and writing one batch behind the network, in
-    threads: memory holds a few batches whatever the folder's size."""
-    if not todo:
-        return []
-    bicubic = Interpolate(mode="bicubic", size=128)
-    entries: list[dict[str, Any]] = []
-    written: deque[Future] = deque()
-    with torch.inference_mode(), ThreadPoolExecutor(1, "progface-write") as writer:
-        for chunk, skipped in prefetch(_lr_batches(todo, crop, batch_size)):
-            entries += skipped
-            if chunk:
-                lr = torch.stack([item["lr"] for _, item in chunk]).to(device)
-                sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
-                written.append(writer.submit(
-                    _write_batch, chunk, sr, bic, method, out, names, overwrite, simulate
-                ))  # fmt: skip
-            while len(written) > 1:
-                entries += written.popleft().result()
-            bar.update(len(chunk) + len(skipped))
-        for job in written:
-            entries += job.result()
-    return entries
-
-
-def _lr_batches(paths: list[Path], crop: str, batch_size: int):
-    """Per ``batch_size`` inputs: ``([(path, {"lr", "hr", "mode", "size", "warning"})],
-    [skip entries])``."""
-    for start in range(0, len(paths), batch_size):
-        chunk, skipped = [], []
-        for path in paths[start : start + batch_size]:
-            try:
-                chunk.append((path, load_crop(path, crop)))
-            except ImageError as err:
-                skipped.append(
-                    {"input": str(path), "kind": "crop", "status": "skipped", "reason": err.reason}
-                )
-        yield chunk, skipped
-
-
-def load_crop(path: Path, crop: str) -> dict[str, Any]:
-    """One face crop: ``lr`` [3,16,16], ``hr`` [3,128,128] or None, ``mode`` (``input``: a 16x16
-    file is the LR; ``simulated``: cropped, brought to 128 px, degraded by the paper's chain;
-    ``enlarged``: smaller than 16 px, enlarged to 16 with a ``warning``) and ``size``."""
-    import torch.nn.functional as F
-
-    from progface.data.crop import apply_crop
-    from progface.data.degrade import quantize_uint8
-    from progface.io.images import load_image
-    from progface.io.inputs import LR_SIZE
-
-    img = load_image(path)
-    h, w = img.shape[-2:]
-    if min(h, w) >= LR_SIZE:
-        face = load_face(path, crop)
-        mode = "input" if face["hr"] is None else "simulated"
-        return {"lr": face["lr"], "hr": face["hr"], "mode": mode, "size": [w, h]}
-    if h != w:  # a square face first (policy "none" would refuse a non-square image)
-        img = apply_crop(img, "center", path=path)
-    lr = F.interpolate(img[None], size=(LR_SIZE, LR_SIZE), mode="bicubic", align_corners=False)
-    warning = (
-        f"smaller than the network's 16x16 input ({w}x{h}): enlarged to 16x16 (bicubic); "
-        "the result is only as good as that"
-    )
-    return {"lr": quantize_uint8(lr.clamp(0, 1))[0], "hr": None, "mode": "enlarged",
-            "size": [w, h], "warning": warning}  # fmt: skip
-
-
-def _write_batch(chunk, sr, bic, method: str, out: Path, names: dict, overwrite: bool,
-                 simulate: bool = False) -> list:  # fmt: skip
-    """The sr/ and compare/ (and simulate/) images of one batch; their manifest entries."""
-    from progface.metrics.quality import psnr
-
-    entries = []
-    for (path, item), sr_img, bic_img in zip(chunk, sr, bic):
-        lr_img = item["lr"]
-        panel = grid([[lr_img, bic_img, sr_img]], ["LR 16px", "bicubic", f"SR ({method})"])
-        files = {"sr": to_pil(sr_img), "compare": panel}
-        facts: dict[str, Any] = {"kind": "crop", "size": item["size"], "lr": item["mode"]}
-        if item.get("warning"):
-            facts["warning"] = item["warning"]
-        if item["hr"] is not None:
-            hr = item["hr"]
-            pair = torch.stack([sr_img, bic_img.clamp(0, 1)])
-            sr_db, bic_db = (float(v) for v in psnr(pair, hr[None].expand(2, -1, -1, -1)))
-            facts["psnr"] = {"sr": round(sr_db, 3), "bicubic": round(bic_db, 3)}
-            if simulate:
-                files["simulate"] = grid(
-                    [[hr, lr_img, bic_img, sr_img]],
-                    ["HR (input)", "LR 16px", f"bicubic {bic_db:.2f} dB", f"SR {sr_db:.2f} dB"],
-                )
-        elif simulate:
-            facts["simulate"] = "no panel: the input is not larger than 16 px (no HR to compare)"
-        entry = _save_outputs(path, files, out, names[path], overwrite)
-        entries.append(facts | entry if entry["status"] == "written" else entry | {"kind": "crop"})
-    return entries
-
-
-def _restore_photos(paths, model, spec, options, bar) -> list[dict[str, Any]]:
-    """The photos through :func:`progface.faces.restore_photos`, written one at a time."""
-    import warnings
-
-    fail = None
-    detector = None
-    if spec is None:
-        fail = "no face detector is registered as upscale's default: name one with --detector"
-    else:
-        try:
-            detector = spec.build()
-        except ImportError as err:
-            hint = FACES_HINT.format(extra=spec.extra) if spec.extra else ""
-            first = " ".join(str(err).split())
-            fail = first if not hint or hint in first else f"{first} ({hint})"
-            fail = f"face detector {spec.name!r} unavailable: {fail}"
-    if detector is None:
-        bar.update(len(paths))
-        return [{"input": str(p), "kind": "photo", "status": "skipped", "reason": fail}
-                for p in paths]  # fmt: skip
-    from progface.faces import restore_photos
-
-    entries = []
-    results = restore_photos(
-        (str(p) for p in paths),
-        model,
-        scale=options["scale"],
-        detector=detector,
-        min_face=options["min_face"],
-        max_face=options["max_face"],
-        restore_large=options["restore_large"],
-        only_center_face=options["only_center_face"],
-        batch_size=options["batch_size"],
-        background=options["bg_method"],
-        max_pending=8,  # photos held while their faces wait: bounded memory
-        device=options["device"],
-    )
-    by_source = {str(p): p for p in paths}
-    while True:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                res = next(results)
-            except StopIteration:
-                break
-        path = by_source[res.source]
-        entry = _photo_entry(path, res, options)
-        notes = [" ".join(str(w.message).split()) for w in caught]
-        notes = [n.removeprefix(f"{res.source}: ") for n in notes if n not in res.notes]
-        if notes:
-            entry.setdefault("notes", []).extend(n for n in notes if n not in entry["notes"])
-        entries.append(entry)
-        bar.update(1)
-    return entries
-
-
-def _photo_entry(path: Path, res, options: dict) -> dict[str, Any]:
-    from PIL import Image
-
-    base: dict[str, Any] = {"input": str(path), "kind": "photo"}
-    if res.error is not None:
-        return base | {"status": "skipped", "reason": res.error}
-    out, overwrite = options["out"], options["overwrite"]
-    stem = options["names"][path][: -len(".png")]
-    faces = []
-    for k, rec in enumerate(res.faces):
-        face = {
-            "box": [round(float(v), 2) for v in rec.box],
-            "score": round(float(rec.score), 4),
-            "landmarks5": [[round(float(x), 2), round(float(y), 2)] for x, y in rec.landmarks5],
-            "scheme": rec.scheme,
-            "width": round(rec.width, 2),
-            "action": rec.action,
-            "method": options["method"] if rec.action == "restored" else options["bg_method"],
-        }
-        if rec.pasted is not None:
-            face["pasted"] = list(rec.pasted)
-        if rec.lr is not None and rec.sr is not None:
-            for part, img in (("lr", rec.lr), ("sr", rec.sr)):
-                target = out / "faces" / f"{stem}_{k}_{part}.png"
-                try:
-                    face[part] = str(save_atomic(to_pil(img), target, overwrite=overwrite))
-                except FileExistsError:
-                    face[part] = f"kept: {target} exists (pass --overwrite to replace it)"
-        faces.append(face)
-    image = Image.fromarray(res.image)
-    res.image = None  # the enlarged photo is the largest thing held: free it once written
-    if options["draw_boxes"]:
-        _draw_boxes(image, res.faces, res.scale)
-    target = out / f"{stem}{options['suffix']}.{options['ext']}"
-    fmt, kw = ("PNG", {}) if options["ext"] == "png" else ("JPEG", {"quality": 95})
-    from progface.io.atomic import write_atomic
-
-    entry = base | {
-        "size": list(res.size),
-        "scale": res.scale,
-        "output_size": list(image.size),
-        "faces": faces,
-        "restored": sum(f["action"] == "restored" for f in faces),
-    }
-    if res.notes:
-        entry["notes"] = list(res.notes)
-    if not faces:
-        entry.setdefault("notes", []).append(
-            f"no face found: the photo is only enlarged ({options['bg_method']})"
-        )
-    try:
-        write_atomic(target, lambda tmp: image.save(tmp, format=fmt, **kw), overwrite=overwrite)
-    except FileExistsError:
-        return _kept(path, [str(target)]) | entry
-    return entry | {"status": "written", "output": str(target)}
-
-
-def _draw_boxes(image, faces, scale: int) -> None:
-    """Each face's box on the restored photo: green restored, orange left to the background."""
-    from PIL import ImageDraw
-
-    draw = ImageDraw.Draw(image)
-    for rec in faces:
-        x0, y0, x1, y1 = (v * scale for v in rec.box)
-        colour = (0, 220, 0) if rec.action == "restored" else (255, 150, 0)
-        draw.rectangle([x0, y0, x1, y1], outline=colour, width=max(1, scale // 4))
-
-
-def _kept(path: Path, existing: list[str]) -> dict[str, Any]:
-    reason = f"outputs exist, not replaced without --overwrite: {', '.join(existing)}"
-    return {"input": str(path), "status": "kept", "reason": reason}
-
-
-def _save_outputs(path: Path, files: dict, out: Path, name: str, overwrite: bool) -> dict:
-    """Save the sr/ and compare/ images of one input; a file that appeared meanwhile is kept."""
-    entry: dict[str, Any] = {"input": str(path), "status": "written"}
-    for folder, image in files.items():
-        try:
-            entry[folder] = str(save_atomic(image, out / folder / name, overwrite=overwrite))
-        except FileExistsError:  # keep what this run wrote before it, say which it kept
-            return _kept(path, [str(out / folder / name)]) | {k: entry[k] for k in entry
-                                                              if k in files}  # fmt: skip
-    return entry

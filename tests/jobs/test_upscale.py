@@ -128,9 +128,9 @@ def test_a_users_file_is_never_replaced_without_overwrite(face_folder, tmp_path)
 
 
 def test_a_file_appearing_during_the_run_is_kept(monkeypatch, face_folder, tmp_path):
-    from progface.jobs import upscale
+    from progface.jobs import upscale_outputs
 
-    real = upscale.save_atomic
+    real = upscale_outputs.save_atomic
 
     def racing(image, path, overwrite=True):
         if path.name == "b.png" and path.parent.name == "sr":
@@ -138,7 +138,7 @@ def test_a_file_appearing_during_the_run_is_kept(monkeypatch, face_folder, tmp_p
             path.write_text("appeared")
         return real(image, path, overwrite=overwrite)
 
-    monkeypatch.setattr(upscale, "save_atomic", racing)
+    monkeypatch.setattr(upscale_outputs, "save_atomic", racing)
     manifest = upscale_folder(face_folder, tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "sr" / "b.png").read_text() == "appeared"
     status = {os.path.basename(f["input"]): f["status"] for f in manifest["files"]}
