@@ -165,8 +165,8 @@ def run_bench(
 
     ``extra_rows`` adds rows ``(label, method, weights)``: a method with other weights, e.g. the
     run folders of an ablation (``progface.jobs.bench_ablation``). ``report="html"`` also writes
-    ``out/report.html`` (needs ``out``). ``runtime="onnxruntime"`` runs the networks' ONNX
-    exports (:func:`progface.jobs.runtime.load_method`).
+    ``out/report.html`` (needs ``out``). ``runtime``: ``torch``, ``torch-compile`` or
+    ``onnxruntime`` (the networks' ONNX exports; :func:`progface.jobs.runtime.load_method`).
     """
     check_report(report, out)
     if protocol not in PROTOCOLS:
@@ -242,13 +242,10 @@ def run_bench(
         figure_lr = torch.stack(shown_lr)
         _write(Path(out), result, rows, facts, figure_hr, figure_lr, shown, device)
     if out is not None and report is not None:
-        labels = {label: (method, path) for label, method, path in entries}
 
         def rerun(label: str, faces: torch.Tensor) -> torch.Tensor:  # the report's few faces
-            method, path = labels[label]
-            model, _ = load_method(method, device, path, precision, runtime)
-            with torch.inference_mode():
-                return model(faces.to(device)).float().cpu().clamp(0, 1)
+            with torch.inference_mode():  # the models that ran, still loaded
+                return runs[label].model(faces.to(device)).float().cpu().clamp(0, 1)
 
         hr_files, lr_files = FaceFiles(read, crop, "hr"), FaceFiles(read, crop, "lr")
         write_report(Path(out), result, rows, names, hr_files, lr_files, rerun)

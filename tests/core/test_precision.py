@@ -49,6 +49,37 @@ def test_a_network_that_cannot_be_folded_runs_eager_with_a_warning(monkeypatch, 
     )
 
 
+def test_the_torch_compile_runtime_compiles_the_folded_network(monkeypatch):
+    """``--runtime torch-compile`` hands the folded network to torch.compile (stood in for by a
+    recorder: real compilation takes seconds and is timed in benchmarks/speed.py) and computes
+    what eager folded fp32 computes; a failing compile falls back to eager with a warning."""
+    compiled = []
+
+    def recorder(net):
+        compiled.append(net)
+        return net
+
+    monkeypatch.setattr(torch, "compile", recorder)
+    lr = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    model, facts = load_method("vdsr", "cpu", runtime="torch-compile")
+    eager, _ = load_method("vdsr", "cpu", precision="fp32")
+    assert facts["precision"] == "folded fp32, compiled" and facts["runtime"] == "torch-compile"
+    assert len(compiled) == 1 and compiled[0] is model.net
+    assert torch.equal(model(lr), eager(lr))
+
+    def broken(net):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model, _ = load_method("vdsr", "cpu", precision="fp32", runtime="torch-compile")
+    with pytest.warns(UserWarning, match="torch.compile failed, running eager: RuntimeError"):
+        out = model(lr)
+    assert torch.equal(out, eager(lr)) and model.compile_error.startswith("RuntimeError")
+
+
 def test_upscale_records_the_precision_and_bf16_stays_close(tmp_path):
     faces = tmp_path / "faces"
     faces.mkdir()
