@@ -258,5 +258,13 @@ def _prepare(item, index, detector, options, scale, max_output_pixels) -> _Job:
         )
         warnings.warn(f"{source}: {note}", stacklevel=3)
         result.notes.append(note)
-    result.faces = _records(detector.detect(photo), options, (w, h))
+    try:
+        found = detector.detect(photo)
+    except Exception as err:  # noqa: BLE001 (any detector, a plugin's too): one photo is lost
+        why = " ".join(str(err).split())[:200] or type(err).__name__
+        name = getattr(detector, "name", type(detector).__name__)
+        return _Job(
+            PhotoResult(source, None, 0, error=f"face detector {name!r} failed: {why}"), None
+        )
+    result.faces = _records(found, options, (w, h))
     return _Job(result, photo)

@@ -185,6 +185,23 @@ def test_unreadable_files_are_reported_and_the_rest_go_on(tmp_path, scene):
     assert det.calls == 1
 
 
+def test_a_detector_failing_on_one_photo_loses_that_photo_only(scene):
+    _, to_photo, photo = scene
+
+    class Flaky(FakeDetector):
+        def detect(self, image):
+            if self.calls == 0:
+                self.calls += 1
+                raise RuntimeError("(-215:Assertion failed)\n in detectMultiScale")
+            return super().detect(image)
+
+    det = Flaky([face_at(to_photo)])
+    first, second = restore_photos([photo, photo], BICUBIC, scale=2, detector=det, keep_crops=False)
+    assert first.image is None and first.faces == []
+    assert first.error == "face detector 'fake' failed: (-215:Assertion failed) in detectMultiScale"
+    assert second.error is None and second.faces[0].action == "restored" and det.calls == 2
+
+
 def test_a_method_with_the_wrong_output_size_is_an_error(scene):
     _, to_photo, photo = scene
     with pytest.raises(ValueError, match=r"needs \[B, 3, 128, 128\]"):
