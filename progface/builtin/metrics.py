@@ -1,4 +1,8 @@
-"""Built-in plugin: per-image PSNR, SSIM and MS-SSIM (piq) on RGB images in [0, 1]."""
+"""Built-in plugin: per-image PSNR, SSIM and MS-SSIM on RGB images in [0, 1].
+
+SSIM and MS-SSIM are progface's own (:mod:`progface.metrics.quality`), matching piq's ``ssim``
+and ``multi_scale_ssim`` (tested).
+"""
 
 from __future__ import annotations
 
@@ -27,12 +31,14 @@ def ms_ssim(sr, hr):
 @hookimpl
 def register_metrics(register):
     register(MetricSpec("psnr", psnr, "PSNR on RGB, data range 1", unit="dB"))
-    register(MetricSpec("ssim", ssim, "SSIM (piq, Gaussian 11/1.5, no downsampling)"))
+    ssim_text = "SSIM (Gaussian 11/1.5, no downsampling; matching piq's ssim, tested)"
+    register(MetricSpec("ssim", ssim, ssim_text))
     register(
         MetricSpec(
             "ms-ssim",
             ms_ssim,
-            "MS-SSIM (piq; the largest kernel that fits, 7 at 128 px)",
+            "MS-SSIM (the largest kernel that fits, 7 at 128 px; matching piq's "
+            "multi_scale_ssim, tested)",
             aliases=("ms_ssim", "msssim"),
         )
     )

@@ -336,7 +336,7 @@ def _notes(protocol: str, size: int) -> list[str]:
     return [
         f"standard protocol: per-image RGB metrics on clamped [0, 1] images, mean over images; "
         f"SSIM kernel 11 (sigma 1.5), MS-SSIM kernel {ms_ssim_kernel_for(size)} at {size} px "
-        "(piq needs 161 px for kernel 11)"
+        "(5 scales need 161 px for kernel 11)"
     ]
 
 

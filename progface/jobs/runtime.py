@@ -175,7 +175,6 @@ def check_takes_weights(spec, weights: str | Path | None, option: str = "--weigh
 
 def run_facts(device: str) -> dict[str, Any]:
     """Versions, machine and date for results files."""
-    import piq
     import torch
 
     import progface
@@ -184,7 +183,6 @@ def run_facts(device: str) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "progface": progface.__version__,
         "torch": torch.__version__,
-        "piq": piq.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "device": device,

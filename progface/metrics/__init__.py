@@ -1,6 +1,8 @@
 """progface.metrics: image quality metrics and evaluation protocols.
 
-* :mod:`~progface.metrics.quality`: per-image PSNR, Y-PSNR, SSIM and MS-SSIM (piq).
+* :mod:`~progface.metrics.quality`: per-image PSNR, Y-PSNR, SSIM and MS-SSIM (matching
+  piq's, tested).
+* :mod:`~progface.metrics.ssim_maps`: the Gaussian SSIM maps both protocols build on.
 * :mod:`~progface.metrics.pfsr_protocol`: the authors' evaluation (``pfsr`` protocol).
 * :mod:`~progface.metrics.protocols`: the ``standard`` protocol and :func:`make_protocol`.
 """

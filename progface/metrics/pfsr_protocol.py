@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from progface.metrics._validation import check_image_pair, check_target_range
+from progface.metrics.ssim_maps import gaussian_window_1d, ssim_maps
 
 __all__ = [
     "PFSR_BATCH_SIZE",
@@ -43,36 +44,6 @@ PFSR_BATCH_SIZE = 16
 """Batch size of the authors' evaluation loop."""
 PFSR_MSSSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 """Per-level MS-SSIM weights (Wang et al. 2003), finest level first."""
-_SIGMA = 1.5
-
-
-def gaussian_window_1d(window_size: int, sigma: float = _SIGMA) -> torch.Tensor:
-    """1-D Gaussian window as the authors build it, normalised to sum 1.
-
-    ``g[x] = exp(-(x - window_size // 2)**2 / (2 sigma**2))`` for ``x in range(window_size)``.
-    For an even size the peak sits at index ``window_size // 2`` (index 4 of 8), one to the right
-    of the geometric centre, so the window is not symmetric.
-
-    Args:
-        window_size: Number of taps, at least 1.
-        sigma: Standard deviation in pixels.
-
-    Returns:
-        float64 tensor ``[window_size]`` summing to 1.
-    """
-    if window_size < 1:
-        raise ValueError(f"window_size must be at least 1, got {window_size}")
-    x = torch.arange(window_size, dtype=torch.float64) - window_size // 2
-    g = torch.exp(-(x**2) / (2.0 * sigma**2))
-    return g / g.sum()
-
-
-def _windows_1d(window_size: int, channels: int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The 2-D window is the outer product g g^T, so filtering is two 1-D passes (rows, then
-    columns): the same result to float64 rounding, and far fewer operations than 11x11 taps."""
-    g = gaussian_window_1d(window_size).to(device=like.device, dtype=like.dtype)
-    rows = g.view(1, 1, window_size, 1).expand(channels, 1, window_size, 1).contiguous()
-    return rows, rows.transpose(2, 3).contiguous()
 
 
 def _guess_data_range(pred: torch.Tensor) -> float:
@@ -95,30 +66,10 @@ def _ssim_terms(
     """SSIM map and cs map ``[B, C, H', W']`` of the authors' ``ssim()``, float64."""
     x = pred.to(torch.float64)
     y = target.to(torch.float64)
-    channels, height, width = x.shape[1:]
-    real_size = min(window_size, height, width)
-    rows, cols = _windows_1d(real_size, channels, x)
+    height, width = x.shape[-2:]
+    window = gaussian_window_1d(min(window_size, height, width))
     data_range = _guess_data_range(x) if val_range is None else float(val_range)
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(t, rows, groups=channels), cols, groups=channels)
-
-    mu1 = filt(x)
-    mu2 = filt(y)
-    mu1_sq = mu1 * mu1
-    mu2_sq = mu2 * mu2
-    mu1_mu2 = mu1 * mu2
-    sigma1_sq = filt(x * x) - mu1_sq
-    sigma2_sq = filt(y * y) - mu2_sq
-    sigma12 = filt(x * y) - mu1_mu2
-
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-    v1 = 2.0 * sigma12 + c2
-    v2 = sigma1_sq + sigma2_sq + c2
-    cs_map = v1 / v2
-    ssim_map = (2.0 * mu1_mu2 + c1) * v1 / ((mu1_sq + mu2_sq + c1) * v2)
-    return ssim_map, cs_map
+    return ssim_maps(x, y, window, c1=(0.01 * data_range) ** 2, c2=(0.03 * data_range) ** 2)
 
 
 def pfsr_ssim(

@@ -5,8 +5,9 @@ Two protocols share one interface (:class:`EvalProtocol`): ``update(sr, hr)`` wi
 ``reset()``.
 
 * ``standard`` (:class:`StandardProtocol`, the default): per-image RGB PSNR, SSIM and MS-SSIM
-  (:mod:`progface.metrics.quality`: clamped to ``[0, 1]``, float64, SSIM/MS-SSIM from piq)
-  averaged over images. Independent of batching.
+  (:mod:`progface.metrics.quality`: clamped to ``[0, 1]``, float64; SSIM and MS-SSIM are
+  progface's own, matching piq's ``ssim``/``multi_scale_ssim`` (tested)) averaged over images.
+  Independent of batching.
 * ``pfsr`` (:class:`~progface.metrics.pfsr_protocol.PfsrProtocol`): the authors' ``eval.py``,
   for figures comparable with the paper's tables.
 
