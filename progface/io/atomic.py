@@ -11,7 +11,7 @@ owner-only mode of the temp file.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +28,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object],
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temp(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: outputs are meant to be shared
         write(tmp)
         if overwrite:
             os.replace(tmp, path)
@@ -43,10 +40,18 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object],
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask
+def _new_temp(path: Path) -> Path:
+    """A new empty hidden file beside ``path``, created with mode 0666 so that the kernel
+    applies the umask (what ``open(path, "w")`` gives; mkstemp's 0600 would make outputs
+    private, and reading the umask means setting it, which races with other threads)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
 
 
 def _move_no_replace(tmp: Path, path: Path) -> None:

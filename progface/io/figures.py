@@ -17,18 +17,20 @@ LABEL_HEIGHT = 14
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``[..., 3, H, W]`` in [0, 1] -> uint8 ``[..., H, W, 3]`` (clamped, rounded); one call for a
     whole batch is far cheaper than one per image."""
-    scaled = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    scaled = images.detach().float().mul(255).round_().clamp_(0, 255).to(torch.uint8)
     return scaled.movedim(-3, -1).cpu().numpy()
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """PSNR in dB of each pair of uint8 images ``[N, H, W, C]`` (peak 255), exact: integer
-    squared errors (inf where equal). What a user measures on the PNGs written; ten times
-    cheaper than converting them back to float64."""
-    diff = a.astype(np.int32) - b.astype(np.int32)
-    sse = np.einsum("nhwc,nhwc->n", diff, diff, dtype=np.int64)
+    """PSNR in dB of each pair of uint8 images ``[N, H, W, C]`` (peak 255), exact: squared
+    integer errors summed in float64, exact below 2**53 (inf where equal). What a user measures
+    on the PNGs written; one image at a time stays in cache, 4x faster than the whole batch."""
+    sse = np.empty(len(a))
+    for i in range(len(a)):
+        diff = (a[i].astype(np.float64) - b[i]).ravel()
+        sse[i] = np.dot(diff, diff)
     with np.errstate(divide="ignore"):
-        return 10 * np.log10(255.0**2 * diff[0].size / sse)
+        return 10 * np.log10(255.0**2 * a[0].size / sse)
 
 
 def to_pil(img: torch.Tensor | np.ndarray, size: int | None = None) -> Image.Image:
@@ -82,12 +84,18 @@ def grid(
     return Image.fromarray(canvas, "RGB")
 
 
-def save_atomic(image: Image.Image, path: Path, overwrite: bool = True) -> Path:
+def save_atomic(image: Image.Image | np.ndarray, path: Path, overwrite: bool = True) -> Path:
     """Write a PNG atomically (:func:`progface.io.atomic.write_atomic`); without ``overwrite`` an
-    existing file raises ``FileExistsError`` and is left as it is. zlib level 1: lossless like
-    any level, 2.2x faster to write than PIL's default 6 for 1.6 % more bytes on a face (the
-    writing kept ``upscale`` well below the network's pace)."""
+    existing file raises ``FileExistsError`` and is left as it is. RGB images (PIL or uint8
+    ``[H, W, 3]`` arrays) go through :func:`progface.io.png.encode_png` at zlib level 1 (2x
+    faster than PIL's encoder at the same level, 4x faster than its default level 6: the
+    writing kept ``upscale`` below the network's pace); other modes through PIL."""
     from progface.io.atomic import write_atomic
+    from progface.io.png import encode_png
+
+    if isinstance(image, np.ndarray) or image.mode == "RGB":
+        data = encode_png(np.asarray(image), PNG_COMPRESS_LEVEL)
+        return write_atomic(path, lambda tmp: tmp.write_bytes(data), overwrite=overwrite)
 
     def write(tmp: Path) -> None:
         image.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)

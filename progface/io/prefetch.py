@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["prefetch"]
+__all__ = ["one_torch_thread", "prefetch"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -21,6 +21,16 @@ _DONE = object()
 class _Failed:
     def __init__(self, err: BaseException) -> None:
         self.err = err
+
+
+def one_torch_thread() -> None:
+    """Make the calling helper thread's torch operations run on one thread. OpenMP's thread
+    count is per calling thread: without this, each helper that resizes or converts an image
+    starts a team as large as the network's beside it, and the cores are oversubscribed (the
+    network's threads wait for each other at every layer). The main thread keeps its count."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -46,6 +56,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 
     def produce() -> None:
         try:
+            one_torch_thread()
             for item in items:
                 if not put(item):
                     return

@@ -15,51 +15,90 @@ from typing import Any
 import torch
 
 from progface.data.errors import ImageError
-from progface.io.figures import grid, psnr_uint8, to_pil, to_uint8
-from progface.io.prefetch import prefetch
+from progface.io.figures import grid, psnr_uint8, to_uint8
+from progface.io.prefetch import one_torch_thread, prefetch
 from progface.jobs.upscale_outputs import save_outputs
 from progface.models.interpolate import Interpolate
 
 
 def upscale_crops(todo, model, method, crop, out, names, overwrite, simulate, batch_size,
                    device, bar) -> list[dict[str, Any]]:  # fmt: skip
-    """The crops: decoding runs one batch ahead and writing one batch behind the network, in
-    threads: memory holds a few batches whatever the folder's size."""
-    if not todo:
-        return []
+    """The crops, ``batch_size`` at a time: memory holds a few batches whatever the folder's
+    size. On a GPU, decoding runs one batch ahead and writing one batch behind the network, in
+    threads. On a CPU the network already keeps every core busy, and I/O threads beside it
+    stall its threads at every layer (70 % of the network's pace end to end, against 76 %):
+    each batch is decoded, run and written in turn, the decoding and writing spread over as
+    many threads as torch computes with."""
     bicubic = Interpolate(mode="bicubic", size=128)
+    outputs = (method, out, names, overwrite, simulate)
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     entries: list[dict[str, Any]] = []
-    written: deque[Future] = deque()
-    with torch.inference_mode(), ThreadPoolExecutor(1, "progface-write") as writer:
-        for chunk, skipped in prefetch(_lr_batches(todo, crop, batch_size)):
-            entries += skipped
-            if chunk:
-                lr = torch.stack([item["lr"] for _, item in chunk]).to(device)
-                sr, bic = model(lr).float().clamp(0, 1).cpu(), bicubic(lr.cpu())
-                written.append(writer.submit(
-                    _write_batch, chunk, sr, bic, method, out, names, overwrite, simulate
-                ))  # fmt: skip
-            while len(written) > 1:
-                entries += written.popleft().result()
-            bar.update(len(chunk) + len(skipped))
-        for job in written:
-            entries += job.result()
+    with torch.inference_mode():
+        if device == "cpu":
+            for chunk, skipped in _in_turn(batches, crop, model, bicubic, outputs, entries):
+                bar.update(len(chunk) + len(skipped))
+        else:
+            for chunk, skipped in _overlapped(batches, crop, model, bicubic, device, outputs,
+                                              entries):  # fmt: skip
+                bar.update(len(chunk) + len(skipped))
     return entries
 
 
-def _lr_batches(paths: list[Path], crop: str, batch_size: int):
-    """Per ``batch_size`` inputs: ``([(path, {"lr", "hr", "mode", "size", "warning"})],
-    [skip entries])``."""
-    for start in range(0, len(paths), batch_size):
-        chunk, skipped = [], []
-        for path in paths[start : start + batch_size]:
-            try:
-                chunk.append((path, load_crop(path, crop)))
-            except ImageError as err:
-                skipped.append(
-                    {"input": str(path), "kind": "crop", "status": "skipped", "reason": err.reason}
-                )
-        yield chunk, skipped
+def _in_turn(batches, crop, model, bicubic, outputs, entries):
+    """Decode (threads), run, write (threads) each batch in turn; yields each batch's
+    ``(chunk, skipped)`` once its entries are in ``entries``."""
+    workers = max(1, torch.get_num_threads())
+    with ThreadPoolExecutor(workers, "progface-io", initializer=one_torch_thread) as pool:
+        for paths in batches:
+            chunk, skipped = _split_loaded(pool.map(_load_one, paths, [crop] * len(paths)))
+            entries += skipped
+            if chunk:
+                sr, bic = _run(chunk, model, bicubic, "cpu")
+                k = -(-len(chunk) // workers)  # one slice of the batch per thread
+                cuts = [slice(i, i + k) for i in range(0, len(chunk), k)]
+                jobs = [pool.submit(_write_batch, chunk[c], sr[c], bic[c], *outputs) for c in cuts]
+                for job in jobs:
+                    entries += job.result()
+            yield chunk, skipped
+
+
+def _overlapped(batches, crop, model, bicubic, device, outputs, entries):
+    """Decode one batch ahead and write one behind the network (which runs on ``device``)."""
+    loading = (_split_loaded(_load_one(p, crop) for p in paths) for paths in batches)
+    written: deque[Future] = deque()
+    with ThreadPoolExecutor(1, "progface-write", initializer=one_torch_thread) as writer:
+        for chunk, skipped in prefetch(loading):
+            entries += skipped
+            if chunk:
+                sr, bic = _run(chunk, model, bicubic, device)
+                written.append(writer.submit(_write_batch, chunk, sr, bic, *outputs))
+            while len(written) > 1:
+                entries += written.popleft().result()
+            yield chunk, skipped
+        for job in written:
+            entries += job.result()
+
+
+def _run(chunk, model, bicubic, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """SR (clamped) and bicubic ``[B, 3, 128, 128]`` on the CPU for one batch of crops."""
+    lr = torch.stack([item["lr"] for _, item in chunk])
+    return model(lr.to(device)).float().clamp(0, 1).cpu(), bicubic(lr)
+
+
+def _load_one(path: Path, crop: str) -> tuple[Path, dict[str, Any]] | dict[str, str]:
+    """``(path, load_crop(path))``, or the manifest entry of an unreadable file."""
+    try:
+        return path, load_crop(path, crop)
+    except ImageError as err:
+        return {"input": str(path), "kind": "crop", "status": "skipped", "reason": err.reason}
+
+
+def _split_loaded(loaded) -> tuple[list, list]:
+    """``_load_one`` results -> (``[(path, item)]``, skip entries), order kept."""
+    chunk, skipped = [], []
+    for x in loaded:
+        (skipped if isinstance(x, dict) else chunk).append(x)
+    return chunk, skipped
 
 
 def load_crop(path: Path, crop: str) -> dict[str, Any]:
@@ -106,7 +145,7 @@ def _write_batch(chunk, sr, bic, method: str, out: Path, names: dict, overwrite:
     entries = []
     for i, (path, item) in enumerate(chunk):
         panel = grid([[lr_u8[i], bic_u8[i], sr_u8[i]]], labels)
-        files = {"sr": to_pil(sr_u8[i]), "compare": panel}
+        files = {"sr": sr_u8[i], "compare": panel}
         facts: dict[str, Any] = {"kind": "crop", "size": item["size"], "lr": item["mode"]}
         if item.get("warning"):
             facts["warning"] = item["warning"]

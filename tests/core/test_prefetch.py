@@ -61,3 +61,11 @@ def test_stopping_early_stops_the_producer():
     assert threading.active_count() == before
     with pytest.raises(ValueError, match="depth"):
         next(prefetch([1], depth=0))
+
+
+def test_the_producer_computes_with_one_torch_thread_and_the_consumer_keeps_its_own():
+    import torch
+
+    before = torch.get_num_threads()
+    seen = list(prefetch(torch.get_num_threads() for _ in range(2)))
+    assert seen == [1, 1] and torch.get_num_threads() == before

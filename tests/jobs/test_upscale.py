@@ -10,6 +10,7 @@ from PIL import Image
 
 from progface.builtin.paper import OURS_WEIGHTS
 from progface.cli import cli
+from progface.jobs.runtime import load_method
 from progface.jobs.upscale import output_names, upscale_folder
 
 
@@ -194,3 +195,34 @@ def test_a_file_path_is_an_input_and_a_non_image_is_reported(tmp_path):
     result = CliRunner().invoke(cli, ["upscale", str(target), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert f"skipped {target}: not a readable image" in result.output
+
+
+def test_the_cpu_and_gpu_pipelines_write_the_same_files(face_folder, tmp_path, monkeypatch):
+    """On a CPU each batch is decoded, run and written in turn (threads for the I/O); on a GPU
+    decoding and writing overlap the network. Both give the same files and manifest entries
+    (the overlapped one run here on the CPU, forced by the device test)."""
+    from progface.jobs import upscale_crops
+
+    def files(out):
+        return {p.relative_to(out): p.read_bytes() for p in out.rglob("*.png")}
+
+    in_turn = upscale_folder(face_folder, tmp_path / "a", batch_size=2, progress=False)
+    real = upscale_crops._overlapped
+    used = []
+
+    def overlapped(batches, crop, model, bicubic, device, outputs, entries):
+        used.append(device)
+        return real(batches, crop, model, bicubic, "cpu", outputs, entries)
+
+    monkeypatch.setattr(upscale_crops, "_overlapped", overlapped)
+    monkeypatch.setattr(upscale_crops, "_in_turn", None)  # must not be called on a GPU
+    import progface.jobs.upscale as upscale
+
+    monkeypatch.setattr(upscale, "pick_device", lambda device: "cuda")
+    model, _ = load_method("ours", "cpu", None, "auto")  # what the CPU run used
+    monkeypatch.setattr(upscale, "load_method", lambda *args: (model, {}))
+    over = upscale_folder(face_folder, tmp_path / "b", batch_size=2, progress=False)
+    assert used == ["cuda"] and files(tmp_path / "a") == files(tmp_path / "b")
+    strip = [{k: v for k, v in e.items() if k not in ("sr", "compare")} for e in over["files"]]
+    assert strip == [{k: v for k, v in e.items() if k not in ("sr", "compare")}
+                     for e in in_turn["files"]]  # fmt: skip
