@@ -63,7 +63,11 @@ def training_facts(run: Path) -> dict:
         "validation_faces": cfg["data"]["val_limit"],
         "batch_size": cfg["loop"]["batch_size"],
         "bf16_autocast": cfg["loop"]["bf16"],
-        "options": cfg.get("options", {}),
+        # a warm start's file by name only (no local paths in shipped files)
+        "options": {
+            k: Path(v).name if k.startswith("init_") and v else v
+            for k, v in cfg.get("options", {}).items()
+        },  # fmt: skip
         "iterations_run": max((r["iteration"] for r in train), default=0),
         "train_wall_seconds_last_segment": round(max((r["elapsed_s"] for r in train), default=0)),
     }
