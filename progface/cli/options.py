@@ -87,7 +87,8 @@ def precision_option(default: str, help: str):
 def runtime_option():
     return click.option(
         "--runtime", type=click.Choice(RUNTIMES), default="torch", show_default=True,
-        help="torch-compile: the folded network through torch.compile (5-7 s to compile, "
-        "then about 1.2x faster: for large folders). onnxruntime: run the network's ONNX export "
+        help="torch-compile: the folded network through torch.compile (5-10 s to compile, "
+        "then 1.15-1.25x faster: pays off from a few thousand faces). onnxruntime: run the "
+        "network's ONNX export "
         "(made once, cached; fp32; extra progface[onnx]).",
     )  # fmt: skip
