@@ -47,7 +47,12 @@ file that cannot be used is reported (stderr and manifest) and the rest go on.
 @click.argument("paths", metavar="PATH...", nargs=-1, required=True,
                 type=click.Path(path_type=str))  # fmt: skip
 @click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Output folder.")
-@click.option("-r", "--recursive", is_flag=True, help="Search subfolders of folders too.")
+@click.option(
+    "-r",
+    "--recursive",
+    is_flag=True,
+    help="Search subfolders of folders too; the outputs mirror them (sr/a/b/x.png).",
+)
 @click.option(
     "--input", "kind", type=click.Choice(["auto", "crop", "photo"]), default="auto",
     show_default=True, help="What the images are (auto: by size and shape, see above).",

@@ -1,6 +1,7 @@
 """``progface upscale``: face crops and photos in, super-resolved faces and restored photos out.
 
-Inputs are files and folders (``recursive``: subfolders too). Each image is one of two kinds
+Inputs are files and folders (``recursive``: subfolders too, and every output path below then
+mirrors the input's subfolder: ``OUT/sr/<sub>/<name>.png``). Each image is one of two kinds
 (``input_kind``; ``auto`` decides by :func:`input_kind`):
 
 - a **face crop** (an aligned face, today's behaviour): ``OUT/sr/<name>.png`` (128x128) and
@@ -43,13 +44,28 @@ class OutputInsideInputError(ValueError):
     """The output folder is the input folder or inside it."""
 
 
-def output_names(paths: list[Path]) -> dict[Path, str]:
+def output_names(paths: list[Path], subfolders: dict[Path, str] | None = None) -> dict[Path, str]:
     """A unique ``.png`` name per input (unique by construction, also on case-insensitive disks).
 
     ``<stem>.png``; inputs sharing a stem (a.jpg, a.png) keep their suffix (``a_jpg.png``); a
     name still taken by another input (``a_png.png`` from a.png and from a_png.png) gets
-    ``-2``, ``-3`` ... in the inputs' sorted order.
+    ``-2``, ``-3`` ... in the inputs' sorted order. ``subfolders`` (from a ``--recursive``
+    scan) puts an input's name under its subfolder (``sub/a.png``), as the inputs were laid out;
+    names are unique within each subfolder.
     """
+    subfolders = subfolders or {}
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(subfolders.get(path, "").casefold(), []).append(path)
+    names = {}
+    for group in groups.values():
+        for path, name in _unique_names(group).items():
+            sub = subfolders.get(path, "")
+            names[path] = f"{sub}/{name}" if sub else name
+    return {p: names[p] for p in paths}
+
+
+def _unique_names(paths: list[Path]) -> dict[Path, str]:
     stems = Counter(p.stem.casefold() for p in paths)
     wanted = {
         p: p.stem if stems[p.stem.casefold()] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}"
@@ -66,7 +82,7 @@ def output_names(paths: list[Path]) -> dict[Path, str]:
             name = f"{wanted[p]}-{n}"
         given.add(name.casefold())
         names[p] = f"{name}.png"
-    return {p: names[p] for p in paths}
+    return names
 
 
 CROP_MAX_SIDE = 256  # auto: a crop's longer side is at most this ...
@@ -98,16 +114,18 @@ def _header_size(path: Path) -> tuple[int, int] | None:
 
 def collect_inputs(
     paths: list[Path], recursive: bool = False
-) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files of ``paths`` (files and folders; ``recursive``: subfolders too) and the
-    other entries with why they are skipped. A missing path or a folder without images is a
-    ``FolderError``; a file named directly is used whatever its suffix (a non-image is
-    reported when it is read)."""
+) -> tuple[list[Path], list[tuple[Path, str]], dict[Path, str]]:
+    """Image files of ``paths`` (files and folders; ``recursive``: subfolders too), the other
+    entries with why they are skipped, and each image found in a subfolder's path relative to
+    the folder given (``"a/b"``; the outputs mirror it). A missing path or a folder without
+    images is a ``FolderError``; a file named directly is used whatever its suffix (a non-image
+    is reported when it is read)."""
     from progface.data.errors import FolderError
     from progface.io.inputs import _not_used
 
     images: list[Path] = []
     others: list[tuple[Path, str]] = []
+    subfolders: dict[Path, str] = {}
     for path in paths:
         if path.is_file():
             images.append(path)
@@ -129,11 +147,13 @@ def collect_inputs(
                     others.append((entry, why))
                 elif entry.is_file() and not entry.name.startswith("."):
                     found.append(entry)
+                    if folder != path:
+                        subfolders.setdefault(entry, folder.relative_to(path).as_posix())
         if not found:
             raise FolderError(path, "no images in folder or its subfolders")
         images += found
     unique = list(dict.fromkeys(images))  # a file named twice (a folder and its file) once
-    return unique, others
+    return unique, others, subfolders
 
 
 def _check_output(out: Path, paths: list[Path]) -> None:
@@ -189,7 +209,7 @@ def upscale_folder(
         raise ValueError(f"--ext must be one of {', '.join(PHOTO_EXTS)}, got {ext!r}")
     sources = [Path(p) for p in (src if isinstance(src, list | tuple) else [src])]
     out = Path(out)
-    images, others = collect_inputs(sources, recursive)
+    images, others, subfolders = collect_inputs(sources, recursive)
     _check_output(out, sources)
     output_folder(out, "-o/--out")  # a file or a read-only folder fails before any work
     device = pick_device(device)
@@ -205,7 +225,7 @@ def upscale_folder(
         detector = found[0] if found else None
     detector_spec = plugins.get("face_detectors", detector) if detector else None
     model, facts = load_method(method, device, weights, precision, runtime)
-    names = output_names(images)
+    names = output_names(images, subfolders)
     entries: list[dict[str, Any]] = [
         {"input": str(p), "status": "skipped", "reason": why} for p, why in others
     ]

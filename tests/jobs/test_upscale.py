@@ -92,6 +92,18 @@ def test_names_sharing_a_stem_keep_their_suffix(tmp_path):
     assert list(names.values()) == ["a_jpg.png", "a_png.png", "b.png"]
 
 
+def test_output_names_mirror_subfolders_and_stay_unique_within_each(tmp_path):
+    a, b = tmp_path / "x.jpg", tmp_path / "x.png"
+    deep, deep2, other = (
+        tmp_path / "s" / "x.png",
+        tmp_path / "s" / "x.jpg",
+        tmp_path / "T" / "x.png",
+    )
+    names = output_names([a, b, deep, deep2, other], {deep: "s", deep2: "s", other: "T"})
+    assert names == {a: "x_jpg.png", b: "x_png.png", deep: "s/x_png.png", deep2: "s/x_jpg.png",
+                     other: "T/x.png"}  # fmt: skip
+
+
 def test_output_names_are_unique_by_construction(tmp_path):
     paths = [tmp_path / n for n in ("a.jpg", "a.png", "a_png.png", "A_PNG-2.jpg", "B.png", "b.jpg")]
     names = output_names(paths)

@@ -219,8 +219,17 @@ def test_recursive_finds_subfolders(tmp_path):
     out = tmp_path / "out"
     _run(src, "-o", out, "--method", "bicubic")
     assert sorted(p.name for p in (out / "sr").iterdir()) == ["top.png"]
+    (src / "sub" / "x" / "y").mkdir(parents=True)
+    Image.fromarray(synthetic_face()).save(src / "sub" / "x" / "y" / "deep.png")
+    Image.fromarray(synthetic_face()).save(src / "sub" / "x" / "top.jpg")
     _run(src, "-o", tmp_path / "out2", "--method", "bicubic", "--recursive")
-    assert sorted(p.name for p in (tmp_path / "out2" / "sr").iterdir()) == ["deep.png", "top.png"]
+    out2 = tmp_path / "out2"
+    written = sorted(p.relative_to(out2 / "sr").as_posix() for p in (out2 / "sr").rglob("*.png"))
+    assert written == ["sub/deep.png", "sub/x/top.png", "sub/x/y/deep.png", "top.png"]
+    compare = sorted(
+        p.relative_to(out2 / "compare").as_posix() for p in out2.rglob("compare/**/*.png")
+    )
+    assert compare == written  # each output mirrors the input's subfolder
 
 
 def test_the_default_detector_on_a_real_photo(tmp_path):
