@@ -15,7 +15,7 @@ from progface.weights import WeightSpec
 # with the pixel + facial attention + heatmap terms (a PSNR-oriented variant of its objective)
 OURS_WEIGHTS = WeightSpec(
     filename="pfsr_generator_psnr.safetensors",
-    sha256="4f552ad0a32a67df2fefd2448b34ef76dd39672c108b8d0c255c71b8a4bd598f",
+    sha256="5176118944bb4ed41aa5fcd7ad5095d9a951c7982ecf027dc67579cbf891438f",
     licence="progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial "
     "use only",
     shipped=True,
