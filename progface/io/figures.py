@@ -1,4 +1,5 @@
-"""Image panels: the upscale compare strip and the bench comparison figure."""
+"""Images as files people open: the upscale compare strip and the bench comparison figure
+(panels), 8-bit conversion, the PSNR of the 8-bit images written, and atomic PNG saving."""
 
 from __future__ import annotations
 

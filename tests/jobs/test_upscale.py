@@ -222,9 +222,9 @@ def test_the_cpu_and_gpu_pipelines_write_the_same_files(face_folder, tmp_path, m
     real = upscale_crops._overlapped
     used = []
 
-    def overlapped(batches, crop, model, bicubic, device, outputs, entries):
+    def overlapped(batches, crop, model, bicubic, device, outputs):
         used.append(device)
-        return real(batches, crop, model, bicubic, "cpu", outputs, entries)
+        return real(batches, crop, model, bicubic, "cpu", outputs)
 
     monkeypatch.setattr(upscale_crops, "_overlapped", overlapped)
     monkeypatch.setattr(upscale_crops, "_in_turn", None)  # must not be called on a GPU
