@@ -4,6 +4,11 @@ PIL tries several row filters and writes through its generic encoder: on a 128x1
 costs 1.2 ms at zlib level 1. One fixed filter ("Up": each row minus the row above, which suits
 smooth faces) computed by numpy, one zlib call and the three chunks the format needs (PNG
 specification, RFC 2083) take 0.65 ms for about 3 % more bytes. Lossless like any PNG.
+
+The deflate stream comes from ISA-L (the ``isal`` package, a dependency where it has wheels) at
+levels 1-3: the same format as zlib's, 5x faster at level 1 on 128-px faces and compare panels
+(0.13 against 0.70 ms, 0.24 against 1.15 ms) for the same size within 3 %. Without it, and at
+levels 0 and 4-9, the standard library's zlib.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ import struct
 import zlib
 
 import numpy as np
+
+try:
+    from isal import isal_zlib
+except ImportError:  # no wheel for this platform: the standard library's zlib
+    isal_zlib = None
 
 __all__ = ["encode_png"]
 
@@ -29,7 +39,8 @@ def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
 
     Args:
         rgb: uint8 array ``[H, W, 3]`` (H, W >= 1).
-        level: zlib compression level 0-9 (1: fastest that compresses; every level is lossless).
+        level: compression level 0-9, as zlib's (0: stored; 1: fastest that compresses; every
+            level is lossless); 1-3 go through ISA-L when it is installed.
 
     Returns:
         An 8-bit truecolour, non-interlaced PNG (every row with the "Up" filter).
@@ -53,4 +64,11 @@ def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as the format wants
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bit, RGB, no interlace
     return (_SIGNATURE + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)) + _chunk(b"IEND", b""))  # fmt: skip
+            + _chunk(b"IDAT", _deflate(filtered.tobytes(), level)) + _chunk(b"IEND", b""))  # fmt: skip
+
+
+def _deflate(data: bytes, level: int) -> bytes:
+    """A zlib stream of ``data`` (ISA-L's levels 1-3 when installed, zlib's otherwise)."""
+    if isal_zlib is not None and 1 <= level <= isal_zlib.ISAL_BEST_COMPRESSION:
+        return isal_zlib.compress(data, level)
+    return zlib.compress(data, level)

@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from progface.io import png
 from progface.io.figures import save_atomic
 from progface.io.png import encode_png
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def deflate(request, monkeypatch):
+    """Each test below runs with ISA-L's deflate (where installed) and with zlib's."""
+    if request.param == "zlib":
+        monkeypatch.setattr(png, "isal_zlib", None)
+    elif png.isal_zlib is None:
+        pytest.skip("isal is not installed")
+    return request.param
 
 
 def _decoded(data: bytes) -> np.ndarray:
@@ -21,13 +32,13 @@ def _decoded(data: bytes) -> np.ndarray:
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (128, 128), (37, 203)])
-@pytest.mark.parametrize("level", [0, 1, 9])
-def test_round_trip_is_exact(shape, level):
+@pytest.mark.parametrize("level", [0, 1, 3, 9])
+def test_round_trip_is_exact(shape, level, deflate):
     rgb = np.random.default_rng(sum(shape) + level).integers(0, 256, (*shape, 3), dtype=np.uint8)
     assert np.array_equal(_decoded(encode_png(rgb, level)), rgb)
 
 
-def test_the_up_filter_is_what_the_stream_holds():
+def test_the_up_filter_is_what_the_stream_holds(deflate):
     """A hand-checkable image: rows 10 and 250 give the filtered rows [2, 10...] and
     [2, 240...] (250 - 10), and a third row of 5s gives 5 - 250 = 11 modulo 256."""
     rgb = np.stack([np.full((2, 3), v, np.uint8) for v in (10, 250, 5)])
@@ -39,7 +50,7 @@ def test_the_up_filter_is_what_the_stream_holds():
     assert np.array_equal(_decoded(data), rgb)
 
 
-def test_a_face_costs_no_more_than_a_few_percent_over_pil(faces_or_smooth):
+def test_a_face_costs_no_more_than_a_few_percent_over_pil(faces_or_smooth, deflate):
     ours = len(encode_png(faces_or_smooth, 1))
     buf = io.BytesIO()
     Image.fromarray(faces_or_smooth).save(buf, format="PNG", compress_level=1)
@@ -73,3 +84,24 @@ def test_save_atomic_writes_arrays_rgb_and_other_modes(tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), rgb[..., 0])
     with pytest.raises(FileExistsError):
         save_atomic(rgb, tmp_path / "a.png", overwrite=False)
+
+
+def test_levels_1_to_3_use_isal_where_installed_and_0_stays_stored(monkeypatch):
+    """Level 0 means stored blocks (zlib's meaning; ISA-L's 0 compresses); 1-3 go to ISA-L."""
+    calls = []
+
+    class Recorder:
+        ISAL_BEST_COMPRESSION = 3
+
+        @staticmethod
+        def compress(data, level):
+            calls.append(level)
+            return zlib.compress(data, level)
+
+    monkeypatch.setattr(png, "isal_zlib", Recorder)
+    rgb = np.full((4, 4, 3), 7, np.uint8)
+    for level in (0, 1, 2, 3, 6):
+        assert np.array_equal(_decoded(encode_png(rgb, level)), rgb)
+    assert calls == [1, 2, 3]
+    stored = encode_png(np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8), 0)
+    assert len(stored) > 16 * (16 * 3 + 1)  # nothing compressed
