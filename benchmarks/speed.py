@@ -145,6 +145,16 @@ def measure(path: str, args, onnx_file: str | None) -> dict:
     return result
 
 
+def measure_upscale(args) -> dict:
+    """Runs in a child process: ``upscale_throughput.measure`` at the largest batch, with its
+    peak memory (the job's and the network-alone loop's, one process)."""
+    from upscale_throughput import measure as throughput
+
+    result = throughput(Path(args.faces), n=args.upscale, batch=max(args.batches),
+                        threads=args.threads, repeats=args.repeats, scratch=args.scratch)  # fmt: skip
+    return result | {"peak_rss_mb": _memory_mb("VmHWM")}
+
+
 def _gflops(fn, flop: float, args) -> tuple[float, float]:
     """``(best, median)`` GFLOP/s of ``fn`` over the repeats: the best is the limit (a shared
     machine only ever slows a call down)."""
@@ -279,6 +289,24 @@ def markdown(report: dict) -> str:
             f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_base_mb']:.0f}) | "
             f"{row['max_abs_diff']:.1e} | {_signed(row['psnr_change_db'])} |"
         )
+    up = report.get("upscale")
+    if up:
+        per_repeat = ", ".join(f"{a / b:.0%}" for a, b in zip(up["net_s"], up["job_s"]))
+        lines += [
+            "",
+            f"`progface upscale` end to end ({up['method']} at {up['precision']}, {up['faces']} "
+            f"faces, batch {up['batch']}, {up['threads']} threads; median of "
+            f"{len(up['job_s'])}, alternating with the network alone):",
+            "",
+            "| what | faces/s | peak RSS MB |",
+            "|---|---:|---:|",
+            f"| network alone (LR in memory) | {up['network_faces_per_s']:.1f} | |",
+            f"| `upscale` (decode, chain, network, PNGs, manifest) | {up['job_faces_per_s']:.1f} "
+            f"| {up['peak_rss_mb']:.0f} |",
+            "",
+            f"end to end / network alone: **{up['ratio']:.0%}** (per repeat: {per_repeat})",
+            "",
+        ]
     lines += [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
 
@@ -297,6 +325,11 @@ def parse_args(argv=None):
     p.add_argument("--paths", default=",".join(PATHS), help=f"subset of {','.join(PATHS)}")
     p.add_argument("--faces", help="folder of HR faces: differences and PSNR change on them")
     p.add_argument("--faces-limit", type=int, default=64, help="use the first N faces")
+    p.add_argument("--upscale", type=int, default=0, metavar="N",
+                   help="with --faces: also time `progface upscale` end to end on the first N "
+                   "faces at the largest batch, against the network alone (shipped ours)")
+    p.add_argument("--scratch", type=Path, default=Path("."),
+                   help="where --upscale writes (the disk counts)")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--channels", default="512,256,128,64",
                    help="widths of random-weight generators (smaller: smoke tests only)")  # fmt: skip
@@ -358,6 +391,13 @@ def main(argv=None) -> dict:
         for path in args.paths:
             print(f"timing {path} ...", flush=True)
             results[path] = pool.apply(measure, (path, args, onnx_file))
+    upscale = None
+    if args.upscale and args.faces and args.device == "cpu":
+        print(f"timing upscale end to end on {args.upscale} faces ...", flush=True)
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            upscale = pool.apply(measure_upscale, (args,))
+    elif args.upscale:
+        notes.append("--upscale needs --faces and the CPU: not timed")
     rows = []
     for path, res in results.items():
         if res.get("note"):
@@ -382,6 +422,7 @@ def main(argv=None) -> dict:
         "repeats": args.repeats, "warmup": args.warmup, "matmul_size": args.matmul_size,
         "check": f"the first {rows[0]['faces']} faces of {args.faces} (the paper's LR chain)"
         if args.faces else "4 random LR inputs", "limits_gflops": limits, "peak_gflops": peak, "rows": rows, "notes": notes,
+        "upscale": upscale,
     }  # fmt: skip
     name = args.name or f"speed-{args.device}-{datetime.datetime.now():%Y%m%d-%H%M}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 
-def main() -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", required=True, type=Path)
     parser.add_argument("--n", type=int, default=400)
@@ -35,29 +35,36 @@ def main() -> None:
     parser.add_argument("--method", default="ours")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
-    # where the job writes: the disk counts (creating a file in /tmp took 0.74 ms on the
-    # 2-core machine, 0.12 ms on its work disk, the same ext4 volume)
+    # where the job writes: the disk counts (creating a file took 0.12-0.87 ms on the 2-core
+    # machine, in /tmp or on its work disk, the same ext4 volume, depending on the hour)
     parser.add_argument("--scratch", type=Path, default=Path("."))
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    return parser.parse_args(argv)
+
+
+def measure(faces: Path, n: int = 400, batch: int = 64, threads: int = 2, method: str = "ours",
+            precision: str = "auto", repeats: int = 3, scratch: Path = Path(".")) -> dict:  # fmt: skip
+    """The network alone and the whole job on the first ``n`` faces of ``faces``, alternately
+    ``repeats`` times after one warm-up each: ``{"faces", "net_s": [...], "job_s": [...],
+    "network_faces_per_s", "job_faces_per_s", "ratio", "method", "precision"}`` (medians)."""
+    torch.set_num_threads(threads)
     from progface.io.inputs import load_face, scan_folder
     from progface.jobs.runtime import load_method
     from progface.jobs.upscale import upscale_folder
 
-    paths = scan_folder(args.faces)[0][: args.n]
+    paths = scan_folder(faces)[0][:n]
     lr = torch.stack([load_face(p, "center")["lr"] for p in paths])
-    model, facts = load_method(args.method, "cpu", precision=args.precision)
+    model, facts = load_method(method, "cpu", precision=precision)
 
     def network() -> float:
         start = time.perf_counter()
         with torch.inference_mode():
-            for i in range(0, len(lr), args.batch):
-                model(lr[i : i + args.batch]).float().clamp(0, 1)
+            for i in range(0, len(lr), batch):
+                model(lr[i : i + batch]).float().clamp(0, 1)
         return time.perf_counter() - start
 
     network()  # warm-up
     net_times, job_times = [], []
-    with tempfile.TemporaryDirectory(dir=args.scratch, prefix=".upscale-throughput-") as tmp:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".upscale-throughput-") as tmp:
         src = Path(tmp) / "in"
         src.mkdir()
         for p in paths:
@@ -65,27 +72,40 @@ def main() -> None:
 
         def job(out: Path) -> float:
             start = time.perf_counter()
-            upscale_folder(src, out, method=args.method, precision=args.precision,
-                           batch_size=args.batch, device="cpu", progress=False)  # fmt: skip
+            upscale_folder(src, out, method=method, precision=precision, batch_size=batch,
+                           device="cpu", progress=False)  # fmt: skip
             return time.perf_counter() - start
 
         job(Path(tmp) / "warm")
-        for k in range(args.repeats):
+        for k in range(repeats):
             net_times.append(network())
             job_times.append(job(Path(tmp) / f"out{k}"))
     net_s, job_s = statistics.median(net_times), statistics.median(job_times)
-    n = len(paths)
+    return {
+        "faces": len(paths), "batch": batch, "threads": threads, "net_s": net_times,
+        "job_s": job_times, "network_faces_per_s": len(paths) / net_s,
+        "job_faces_per_s": len(paths) / job_s, "ratio": net_s / job_s,
+        "method": facts["method"], "precision": facts.get("precision"),
+    }  # fmt: skip
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    r = measure(args.faces, args.n, args.batch, args.threads, args.method, args.precision,
+                args.repeats, args.scratch)  # fmt: skip
+    n = r["faces"]
     print(f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.threads} threads, method {facts['method']} at {facts.get('precision')}, "
+          f"{args.threads} threads, method {r['method']} at {r['precision']}, "
           f"batch {args.batch}, {n} faces, median of {args.repeats}, outputs under "
           f"{args.scratch.resolve()}\n")  # fmt: skip
     print("| what | seconds | faces/s |")
     print("|---|---:|---:|")
-    print(f"| network alone (LR in memory) | {net_s:.1f} | {n / net_s:.1f} |")
-    print(f"| `upscale` end to end (decode, chain, network, PNGs, manifest) | {job_s:.1f} | "
-          f"{n / job_s:.1f} |")  # fmt: skip
-    print(f"\nend to end / network alone: {net_s / job_s:.0%} (per repeat: "
-          f"{', '.join(f'{a / b:.0%}' for a, b in zip(net_times, job_times))})")  # fmt: skip
+    print(f"| network alone (LR in memory) | {n / r['network_faces_per_s']:.1f} | "
+          f"{r['network_faces_per_s']:.1f} |")  # fmt: skip
+    print(f"| `upscale` end to end (decode, chain, network, PNGs, manifest) | "
+          f"{n / r['job_faces_per_s']:.1f} | {r['job_faces_per_s']:.1f} |")  # fmt: skip
+    print(f"\nend to end / network alone: {r['ratio']:.0%} (per repeat: "
+          f"{', '.join(f'{a / b:.0%}' for a, b in zip(r['net_s'], r['job_s']))})")  # fmt: skip
 
 
 if __name__ == "__main__":
