@@ -325,11 +325,17 @@ def parse_args(argv=None):
     p.add_argument("--paths", default=",".join(PATHS), help=f"subset of {','.join(PATHS)}")
     p.add_argument("--faces", help="folder of HR faces: differences and PSNR change on them")
     p.add_argument("--faces-limit", type=int, default=64, help="use the first N faces")
-    p.add_argument("--upscale", type=int, default=0, metavar="N",
-                   help="with --faces: also time `progface upscale` end to end on the first N "
-                   "faces at the largest batch, against the network alone (shipped ours)")
-    p.add_argument("--scratch", type=Path, default=Path("."),
-                   help="where --upscale writes (the disk counts)")
+    p.add_argument(
+        "--upscale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --faces: also time `progface upscale` end to end on the first N "
+        "faces at the largest batch, against the network alone (shipped ours)",
+    )
+    p.add_argument(
+        "--scratch", type=Path, default=Path("."), help="where --upscale writes (the disk counts)"
+    )
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--channels", default="512,256,128,64",
                    help="widths of random-weight generators (smaller: smoke tests only)")  # fmt: skip
