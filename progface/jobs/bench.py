@@ -120,17 +120,24 @@ def _stacked(batch: list[tuple[Path, dict]], skipped: list[dict[str, str]]):
 
 class FaceFiles:
     """Faces of the bench read again on demand (the report's few faces): ``hr[i]``,
-    ``lr[[i, j]]`` decode just those files."""
+    ``lr[[i, j]]`` decode just those files. Views made with :meth:`view` share the decoded
+    faces, so the HR and the LR of one file cost one decode."""
 
-    def __init__(self, paths: list[Path], crop: str, key: str) -> None:
+    def __init__(self, paths: list[Path], crop: str, key: str, _decoded=None) -> None:
         self.paths, self.crop, self.key = paths, crop, key
+        self._decoded: dict[int, dict] = {} if _decoded is None else _decoded
+
+    def view(self, key: str) -> FaceFiles:
+        return FaceFiles(self.paths, self.crop, key, self._decoded)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index):
         if isinstance(index, int):
-            return load_face(self.paths[index], self.crop, need_hr=True)[self.key]
+            if index not in self._decoded:
+                self._decoded[index] = load_face(self.paths[index], self.crop, need_hr=True)
+            return self._decoded[index][self.key]
         return torch.stack([self[int(i)] for i in index])
 
 
@@ -247,7 +254,8 @@ def run_bench(
             with torch.inference_mode():  # the models that ran, still loaded
                 return runs[label].model(faces.to(device)).float().cpu().clamp(0, 1)
 
-        hr_files, lr_files = FaceFiles(read, crop, "hr"), FaceFiles(read, crop, "lr")
+        hr_files = FaceFiles(read, crop, "hr")
+        lr_files = hr_files.view("lr")
         write_report(Path(out), result, rows, names, hr_files, lr_files, rerun)
     return result
 

@@ -186,6 +186,23 @@ def test_one_method_shows_its_best_and_worst_faces(hr_folder, tmp_path):
     assert len([i for i in page.images if i.get("src")]) == 4 * 3 * 2
 
 
+def test_the_report_decodes_each_face_it_shows_once(hr_folder, tmp_path, monkeypatch):
+    """The bench decodes each file once; the report reads its few faces again, HR and LR from
+    one decode (it used to decode each twice)."""
+    import progface.jobs.bench as bench
+
+    decoded = []
+    real = bench.load_face
+    monkeypatch.setattr(bench, "load_face", lambda path, *a, **k: decoded.append(path.name)
+                        or real(path, *a, **k))  # fmt: skip
+    run_bench(["bicubic"], hr_folder, out=tmp_path, metrics=("ssim",), report="html",
+              progress=False, device="cpu")  # fmt: skip
+    shown = parse(tmp_path / "report.html").faces
+    readable = [f"f{i}.png" for i in range(5)]
+    assert sorted(decoded[:6]) == sorted(readable + ["broken.png"])  # the bench's pass
+    assert sorted(decoded[6:]) == sorted(set(shown)) and len(set(shown)) == 4
+
+
 def test_pick_faces_never_shows_a_face_twice():
     assert pick_faces([0.5, -1.0, 2.0, float("nan"), 0.0], count=3) == ([2, 0], [1, 4])
     assert pick_faces([1.0], count=3) == ([0], [])
