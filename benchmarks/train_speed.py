@@ -5,6 +5,7 @@ batch 16, all losses, 2 threads (reference: official_implementation.md section 1
 date, machine, load, torch version and commit; writes a JSON next to this file.
 
     OMP_NUM_THREADS=2 python benchmarks/train_speed.py --threads 2 --batch 16 --step 3
+    python benchmarks/train_speed.py --device cuda --bf16 --channels-last --step 3 --iters 20
 
 The VGG16 and heatmap source have random weights (only their cost matters here). The heatmap
 source is the registered ``fan-distilled`` when it can be built, else a same-architecture
@@ -90,6 +91,11 @@ def commit() -> str:
         return "unknown"
 
 
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--step", type=int, default=3, choices=(1, 2, 3))
@@ -101,6 +107,7 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="a recipe config override (repeatable)")  # fmt: skip
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,7 +121,7 @@ def main() -> None:
                                  "options.perceptual_weights=random", *args.overrides])  # fmt: skip
     source, source_name = heatmap_source(cfg.options.heatmap_source_options)
     torch.manual_seed(0)
-    ctx = Context(torch.device("cpu"), bf16=args.bf16, channels_last=args.channels_last)
+    ctx = Context(torch.device(args.device), bf16=args.bf16, channels_last=args.channels_last)
     recipe = ProgressiveRecipe(cfg, ctx, heatmap_source=source)
     b = args.batch
     batch = {"lr": torch.rand(b, 3, 16, 16), "x32": torch.rand(b, 3, 32, 32),
@@ -126,8 +133,10 @@ def main() -> None:
     load_before = os.getloadavg()
     times, cpu_times, terms = [], [], {}
     for i in range(args.warmup + args.iters):
+        _sync(args.device)
         start, cpu_start = time.perf_counter(), time.process_time()
         terms = recipe.train_step(batch, first + i)
+        _sync(args.device)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         print(f"iteration {i} ({'warm-up' if i < args.warmup else 'timed'}): {elapsed:.2f} s "
               f"wall, {cpu:.2f} s CPU", file=sys.stderr, flush=True)  # fmt: skip
@@ -141,6 +150,7 @@ def main() -> None:
         "torch": torch.__version__,
         "machine": machine(),
         "threads": args.threads,
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "loadavg_before_after": [load_before, os.getloadavg()],
         "calib_conv_s_before_after": [calib_before, calibration_conv_s()],
         "step": args.step,
@@ -161,9 +171,14 @@ def main() -> None:
         "authors_s_per_iteration": AUTHORS_S_PER_IT,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
+    if args.device == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     text = json.dumps(result, indent=2)
     print(text)
-    out = args.out or HERE / "results" / f"train_speed_step{args.step}_b{b}_t{args.threads}.json"
+    name = f"train_speed_step{args.step}_b{b}_" + (
+        f"t{args.threads}" if args.device == "cpu" else "cuda"
+    )
+    out = args.out or HERE / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
 
