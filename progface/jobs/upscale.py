@@ -13,7 +13,8 @@ mirrors the input's subfolder: ``OUT/sr/<sub>/<name>.png``). Each image is one o
 - a **photo**: :func:`progface.faces.restore_photos` with the same method, the detector
   ``detector`` (a registered face detector) and the background ``bg_method``:
   ``OUT/<name><suffix>.<ext>`` (the photo enlarged by ``scale``, faces restored) and
-  ``OUT/faces/<name>_<k>_lr.png`` / ``_sr.png`` per restored face.
+  ``OUT/faces/<name>_<k>_lr.png`` / ``_sr.png`` per restored face. A photo's mirrored
+  subfolder named ``sr``, ``compare``, ``simulate`` or ``faces`` gets ``-photos`` appended.
 
 ``OUT/manifest.json`` records per file its ``kind`` and what was done (for photos every face:
 box, score, 5 landmarks, width, action, method). Never writes into the input folders, keeps
@@ -83,6 +84,19 @@ def _unique_names(paths: list[Path]) -> dict[Path, str]:
         given.add(name.casefold())
         names[p] = f"{name}.png"
     return names
+
+
+CROP_OUTPUT_FOLDERS = ("sr", "compare", "simulate", "faces")  # OUT/<these>/: crops' and faces'
+
+
+def photo_output_name(name: str) -> str:
+    """A photo's output name: as :func:`output_names` gives it, except that a mirrored
+    subfolder named like one of the crops' output folders is renamed, so that a photo never
+    lands among crops (``faces/party.png`` -> ``faces-photos/party.png``)."""
+    first, sep, rest = name.partition("/")
+    if sep and first.casefold() in CROP_OUTPUT_FOLDERS:
+        return f"{first}-photos/{rest}"
+    return name
 
 
 CROP_MAX_SIDE = 256  # auto: a crop's longer side is at most this ...
@@ -237,6 +251,8 @@ def upscale_folder(
             is_crop = size is None or input_kind(*size) == "crop"
         else:
             is_crop = kind == "crop"
+        if not is_crop:
+            names[path] = photo_output_name(names[path])
         stem = names[path][: -len(".png")]
         if is_crop:
             targets = [out / "sr" / names[path], out / "compare" / names[path]]

@@ -245,3 +245,25 @@ def test_the_default_detector_on_a_real_photo(tmp_path):
     entry = files[name]
     assert entry["kind"] == "photo" and entry["faces"], entry
     assert {f["action"] for f in entry["faces"]} == {"too-large"}
+
+
+def test_photos_in_a_subfolder_named_like_an_output_folder_stay_apart(fake_detector, photo_file,
+                                                                      tmp_path):  # fmt: skip
+    """in/faces/party.png (a photo) and in/party.png (a crop): the photo goes to
+    out/faces-photos/, not among the crops' or faces' outputs, and nothing is kept back."""
+    from tests.jobs.conftest import smooth_face
+
+    src = tmp_path / "in"
+    for sub in ("faces", "sr"):
+        (src / sub).mkdir(parents=True)
+        (src / sub / "party.png").write_bytes(photo_file.read_bytes())
+    smooth_face(3).save(src / "party.png")
+    out = tmp_path / "out"
+    _run(src, "-o", out, "--detector", fake_detector, "--method", "bicubic", "--scale", "2",
+         "--recursive")  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {"written": 3}
+    assert Image.open(out / "faces-photos" / "party.png").size == (600, 400)
+    assert Image.open(out / "sr-photos" / "party.png").size == (600, 400)
+    assert Image.open(out / "sr" / "party.png").size == (128, 128)  # the crop's
+    assert (out / "faces" / "faces-photos" / "party_0_sr.png").is_file()
