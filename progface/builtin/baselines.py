@@ -79,7 +79,7 @@ def _count(architecture: str, **config):
 # progface/weights/baselines.md): method -> sha256. The others are made with `progface train`.
 SHIPPED_SHA256 = {
     "vdsr": "03a2df6f945013a0d66ef6d1c1c45c9439290d465d49ba3c3a09fa1f2d6e0375",
-    "urdgn": "d9bc1e7f6945005a7df5941a44b382e49ef6a03b012f24b05d1411848e5a1918",
+    "urdgn": "f75a4ad1417fd15e0b7bb937779a73d4812a335f211dfddae9f3bd419365ad60",
 }
 SHIPPED_LICENCE = (
     "progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial use only"

@@ -15,7 +15,7 @@ from progface.weights import WeightSpec
 # with the pixel + facial attention + heatmap terms (a PSNR-oriented variant of its objective)
 OURS_WEIGHTS = WeightSpec(
     filename="pfsr_generator_psnr.safetensors",
-    sha256="5176118944bb4ed41aa5fcd7ad5095d9a951c7982ecf027dc67579cbf891438f",
+    sha256="c3439ca9027e5f1cac200f4045af003e068771e6252c2d297d3eb275032dd51d",
     licence="progface-trained on CelebA, UTKFace and Helen faces: research and non-commercial "
     "use only",
     shipped=True,
