@@ -291,7 +291,7 @@ def markdown(report: dict) -> str:
         )
     up = report.get("upscale")
     if up:
-        per_repeat = ", ".join(f"{a / b:.0%}" for a, b in zip(up["net_s"], up["job_s"]))
+        per_repeat = ", ".join(f"{x:.0%}" for x in up["ratios"])
         lines += [
             "",
             f"`progface upscale` end to end ({up['method']} at {up['precision']}, {up['faces']} "
